@@ -1,0 +1,204 @@
+"""Everything that ties recbole-hydra to RecBole 1.2.x internals. Touch this file when RecBole changes.
+
+`install()` (run once by `import recbole_hydra`) does three things:
+
+1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
+   We publish our model module under the sequential name, so every RecBole entry point
+   (`run_recbole`, `Config`, `load_data_and_model`, Ray Tune workers) finds `HydraRec`.
+   A plugin model may never shadow a built-in: if RecBole ever ships a model with our name we
+   refuse to load instead of silently replacing it.
+2. Defaults. RecBole reads a model's yaml only from its own package folder. We extend
+   `Config._load_internal_config_dict` so that, for our models only, `properties/<Model>.yaml`
+   is layered on top of RecBole's defaults (and under the user's own settings), and the keys
+   that depend on the mode (the mask transform, CE's "no negative sampling") are filled in.
+3. Checkpoints. torch >= 2.6 loads with `weights_only=True`; RecBole 1.2.1 checkpoints pickle
+   the whole `Config` with protocol 4, which the weights-only unpickler cannot read (no
+   allow-list helps). We wrap RecBole's three load sites so that each fully unpickles the one
+   file its caller named, and nothing else: every other `torch.load` keeps torch's default.
+"""
+
+import contextlib
+import functools
+import importlib.util
+import os
+import re
+import sys
+
+import yaml
+from recbole.config import Config
+
+PLUGIN_MODELS = ("HydraRec",)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# A wheel carries properties/ inside the package; a checkout (or editable install) beside it.
+PROPERTIES_DIR = next(
+    (path for path in (os.path.join(_PACKAGE_DIR, "properties"), os.path.join(_PACKAGE_DIR, os.pardir, "properties"))
+     if os.path.isdir(path)),
+    os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
+)
+_RECBOLE_SEQUENTIAL = "recbole.model.sequential_recommender"
+
+
+class PluginNameClash(RuntimeError):
+    """RecBole already has a model with a plugin model's name."""
+
+
+def model_yaml(model_name):
+    """Path of a plugin model's defaults file."""
+    return os.path.join(PROPERTIES_DIR, f"{model_name}.yaml")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """Safe loading, plus RecBole's reading of `1e-12` as a float (YAML 1.1 wants `1.0e-12`)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(path):
+    """A yaml mapping from `path` (empty file: {}); never executes tags."""
+    with open(path, encoding="utf-8") as f:
+        data = yaml.load(f, Loader=_YamlLoader)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+# ----- 1. model lookup ------------------------------------------------------------------
+
+
+def _register_models():
+    from recbole_hydra import model as model_module
+
+    for name in PLUGIN_MODELS:
+        alias = f"{_RECBOLE_SEQUENTIAL}.{name.lower()}"
+        if sys.modules.get(alias) is model_module:
+            continue
+        if alias in sys.modules or importlib.util.find_spec(alias) is not None:
+            raise PluginNameClash(
+                f"RecBole already ships a model module '{alias}'; recbole-hydra will not shadow "
+                f"RecBole's '{name}'. Rename the plugin model or pin an older RecBole."
+            )
+        sys.modules[alias] = model_module
+
+
+# ----- 2. defaults and mode-dependent keys ----------------------------------------------
+
+
+def mode_dependent_defaults(model_name, settings):
+    """Keys whose defaults depend on other keys; `settings` holds every key set so far."""
+    defaults = {}
+    if model_name in PLUGIN_MODELS:
+        bidirectional = settings.get("bidirectional") is True
+        defaults["transform"] = "mask_itemseq" if bidirectional else None
+    if settings.get("loss_type") == "CE":
+        # RecBole refuses CE with negative sampling but defaults to sampling one negative.
+        defaults["train_neg_sample_args"] = None
+    return defaults
+
+
+_original_load_internal = Config._load_internal_config_dict
+
+
+def _load_internal_config_dict(self, model, model_class, dataset):
+    _original_load_internal(self, model, model_class, dataset)
+    if model not in PLUGIN_MODELS:
+        return
+    ours = load_yaml(model_yaml(model))
+    self.internal_config_dict.update(ours)
+    self.parameters.setdefault("Model", [])
+    self.parameters["Model"] += [key for key in ours if key not in self.parameters["Model"]]
+    apply_mode_dependent_defaults(self, model)
+
+
+def apply_mode_dependent_defaults(config, model):
+    """Fill `config.internal_config_dict` with the defaults that follow from the merged settings."""
+    settings = {**config.internal_config_dict, **config.external_config_dict}
+    config.internal_config_dict.update(mode_dependent_defaults(model, settings))
+
+
+# ----- 3. checkpoints -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def trusted_checkpoint(path):
+    """Within the block, `torch.load(path)` of this one file unpickles fully; all else is unchanged.
+
+    RecBole 1.2.1 checkpoints pickle the whole Config (classes, enums, numpy scalars) with
+    pickle protocol 4, which torch's weights-only unpickler cannot read at all. The caller names
+    the file, as RecBole's API already makes them do: the trainer's own fresh checkpoint, a file
+    passed to `resume_checkpoint`, `evaluate(model_file=...)` or `load_data_and_model`.
+    """
+    import torch
+
+    trusted = os.path.realpath(path)
+    original_load = torch.load
+
+    def load(f, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)) and os.path.realpath(f) == trusted:
+            kwargs.setdefault("weights_only", False)
+        return original_load(f, *args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original_load
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a RecBole checkpoint file that the caller trusts (it runs pickled code)."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def _patch_checkpoint_loading():
+    import recbole.quick_start
+    import recbole.quick_start.quick_start as quick_start
+    from recbole.trainer import Trainer
+
+    original_evaluate = Trainer.evaluate
+    original_resume = Trainer.resume_checkpoint
+    original_load_data_and_model = quick_start.load_data_and_model
+
+    @functools.wraps(original_evaluate)
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not load_best_model:
+            return original_evaluate(self, eval_data, load_best_model, model_file, show_progress)
+        with trusted_checkpoint(model_file or self.saved_model_file):
+            return original_evaluate(self, eval_data, load_best_model, model_file, show_progress)
+
+    @functools.wraps(original_resume)
+    def resume_checkpoint(self, resume_file):
+        with trusted_checkpoint(resume_file):
+            return original_resume(self, resume_file)
+
+    @functools.wraps(original_load_data_and_model)
+    def load_data_and_model(model_file):
+        with trusted_checkpoint(model_file):
+            return original_load_data_and_model(model_file)
+
+    Trainer.evaluate = evaluate
+    Trainer.resume_checkpoint = resume_checkpoint
+    quick_start.load_data_and_model = load_data_and_model
+    recbole.quick_start.load_data_and_model = load_data_and_model
+
+
+_installed = False
+
+
+def install():
+    """Idempotent: wire recbole-hydra into RecBole."""
+    global _installed
+    if _installed:
+        return
+    _register_models()
+    Config._load_internal_config_dict = _load_internal_config_dict
+    _patch_checkpoint_loading()
+    _installed = True
