@@ -1,1 +1,27 @@
-def main(argv=None):\n    raise NotImplementedError
+"""`run_hydrarec.py [SUBCOMMAND] ...`: thin argument parsing; the work lives in the package.
+
+With no subcommand (or `train`) it behaves like RecBole's run_recbole.py.
+"""
+
+import sys
+
+from recbole_hydra.checks import ConfigError
+
+SUBCOMMANDS = {
+    "train": "recbole_hydra.cli.train",
+}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
+    if argv and argv[0] == name:
+        argv = argv[1:]
+    if argv and argv[0] in ("-h", "--help") and name == "train" and not sys.argv[1:2] == ["train"]:
+        print("subcommands: " + ", ".join(SUBCOMMANDS) + " (default: train)\n")
+    module = __import__(SUBCOMMANDS[name], fromlist=["run"])
+    try:
+        return module.run(argv)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

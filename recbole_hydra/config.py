@@ -1,0 +1,80 @@
+"""The one place that builds a RecBole Config for our runs (train, compare, tune, bench share it).
+
+Precedence, lowest first: RecBole's defaults < our properties/<Model>.yaml < the user's config
+files < the user's `key=value` overrides. Unlike RecBole's own entry points it never reads
+sys.argv behind the caller's back and never `eval()`s a value.
+"""
+
+import ast
+import os
+
+from recbole.config import Config
+
+from recbole_hydra import registry
+from recbole_hydra.checks import ConfigError, misspelt_keys
+
+
+class HydraConfig(Config):
+    """RecBole's Config, fed only by its arguments, with typed values and our defaults."""
+
+    def _load_cmd_line(self):
+        return {}  # the CLI parses the command line itself and passes overrides in
+
+    def _load_variable_config_dict(self, config_dict):
+        return dict(config_dict or {})  # values are already typed: no eval()
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        # For every model we run, not only ours: CE loss implies no negative sampling.
+        registry.apply_mode_dependent_defaults(self, model)
+
+
+def parse_value(text):
+    """A `--key=value` string as a Python value: literals, true/false, none/~, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null", "~"):
+        return None
+    return text
+
+
+def parse_overrides(args):
+    """['--key=value', ...] → {key: value}; anything else is an error naming the argument."""
+    overrides = {}
+    for arg in args:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ConfigError(f"unrecognised argument {arg!r}: RecBole settings are given as --key=value")
+        key, value = arg[2:].split("=", 1)
+        if not key:
+            raise ConfigError(f"argument {arg!r} has no key before '='")
+        overrides[key] = parse_value(value)
+    return overrides
+
+
+def _check_config_files(config_files):
+    for path in config_files:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            registry.load_yaml(path)
+        except Exception as error:  # yaml errors carry line numbers; keep them
+            raise ConfigError(f"config file {path} is not valid yaml: {error}") from None
+
+
+def build_config(model, dataset, config_files=(), overrides=None):
+    """A checked RecBole Config for `model` on `dataset`."""
+    config_files = list(config_files or [])
+    overrides = dict(overrides or {})
+    _check_config_files(config_files)
+    config = HydraConfig(model=model, dataset=dataset, config_file_list=config_files, config_dict=overrides)
+    given = set(overrides) | {k for path in config_files for k in registry.load_yaml(path)}
+    typos = misspelt_keys(given, config.internal_config_dict)
+    if typos:
+        listed = ", ".join(f"'{key}' (did you mean '{known}'?)" for key, known in typos)
+        raise ConfigError(f"unknown config key {listed}: RecBole would silently ignore it")
+    return config

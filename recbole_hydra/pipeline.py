@@ -1,0 +1,119 @@
+"""One training run through RecBole's own pieces, instrumented for time and memory.
+
+create_dataset → data_preparation → get_model → get_trainer → fit → evaluate, exactly as
+RecBole's run_recbole does; we only time the epochs and inference, and count parameters.
+"""
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from logging import getLogger
+
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+
+@dataclass
+class RunResult:
+    model: str
+    dataset: str
+    seed: int
+    best_valid_score: float
+    valid_result: dict
+    test_result: dict
+    best_epoch: int
+    epochs_run: int
+    train_seconds_per_epoch: float
+    inference_seconds: float
+    peak_memory_mb: float
+    peak_memory_kind: str
+    parameters: int
+    checkpoint: str
+    valid_scores: list = field(default_factory=list)
+
+
+def peak_memory_mb(device):
+    """(MB, kind): CUDA allocator peak on GPU, else this process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10), "process_peak_rss"
+
+
+def _instrument(trainer, epoch_seconds, valid_scores):
+    """Record each training epoch's time and each (epoch, validation score) on the trainer."""
+    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+    last_epoch = [-1]
+
+    def timed_train_epoch(train_data, epoch_idx, *args, **kwargs):
+        start = time.perf_counter()
+        loss = train_epoch(train_data, epoch_idx, *args, **kwargs)
+        epoch_seconds.append(time.perf_counter() - start)
+        last_epoch[0] = epoch_idx
+        return loss
+
+    def recorded_valid_epoch(*args, **kwargs):
+        score, result = valid_epoch(*args, **kwargs)
+        valid_scores.append((last_epoch[0], float(score)))
+        return score, result
+
+    trainer._train_epoch = timed_train_epoch
+    trainer._valid_epoch = recorded_valid_epoch
+
+
+def prepare(config):
+    """Seeded dataset, dataloaders and model for `config`, as RecBole builds them."""
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    return model, train_data, valid_data, test_data
+
+
+def train_and_test(config, resume_file=None, saved=True):
+    """Train with early stopping on the validation metric, then test the best model."""
+    model, train_data, valid_data, test_data = prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if resume_file:
+        trainer.resume_checkpoint(resume_file)
+    epoch_seconds, valid_scores = [], []
+    _instrument(trainer, epoch_seconds, valid_scores)
+    device = torch.device(config["device"])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    best_valid_score, valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    start = time.perf_counter()
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    inference_seconds = time.perf_counter() - start
+    memory, memory_kind = peak_memory_mb(device)
+
+    sign = 1 if config["valid_metric_bigger"] else -1
+    best_epoch = max(valid_scores, key=lambda pair: sign * pair[1], default=(-1, None))[0]
+    return RunResult(
+        model=config["model"],
+        dataset=config["dataset"],
+        seed=config["seed"],
+        best_valid_score=float(best_valid_score),
+        valid_result=dict(valid_result or {}),
+        test_result=dict(test_result),
+        best_epoch=best_epoch,
+        epochs_run=len(epoch_seconds),
+        train_seconds_per_epoch=sum(epoch_seconds) / max(len(epoch_seconds), 1),
+        inference_seconds=inference_seconds,
+        peak_memory_mb=memory,
+        peak_memory_kind=memory_kind,
+        parameters=sum(p.numel() for p in model.parameters()),
+        checkpoint=trainer.saved_model_file if saved else "",
+        valid_scores=[score for _, score in valid_scores],
+    )

@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny RecBole settings and a scratch working directory per test session."""
+
+import os
+import warnings
+
+import pytest
+
+warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x
+warnings.filterwarnings("ignore", category=UserWarning, message=".*pkg_resources.*")
+
+import recbole_hydra  # noqa: E402,F401  registers HydraRec
+
+# Small enough for 2 CPU cores: one epoch on ml-100k with short histories takes seconds.
+TINY = {
+    "hidden_size": 16,
+    "inner_size": 32,
+    "n_layers": 1,
+    "MAX_ITEM_LIST_LENGTH": 10,
+    "epochs": 1,
+    "train_batch_size": 1024,
+    "eval_batch_size": 4096,
+    "show_progress": False,
+    "state": "ERROR",
+    "metrics": ["Hit", "NDCG"],
+    "topk": [10],
+    "valid_metric": "NDCG@10",
+    "use_gpu": False,
+}
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    """RecBole writes saved/ and log/ into the current directory: keep them out of the repo."""
+    path = tmp_path_factory.mktemp("recbole_run")
+    old = os.getcwd()
+    os.chdir(path)
+    yield path
+    os.chdir(old)
+
+
+@pytest.fixture
+def tiny_config(workdir):
+    return dict(TINY, checkpoint_dir=str(workdir / "saved"))

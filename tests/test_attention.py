@@ -1,0 +1,93 @@
+"""HydraAttention against a naive O(N²) evaluation of the same formula, and its masking rules."""
+
+import pytest
+import torch
+
+from recbole_hydra import HydraAttention
+from recbole_hydra.attention import cosine_feature_map
+
+B, N, D = 3, 7, 8
+
+
+def naive_hydra(layer, x, mask):
+    """out_t = W_o( φ(q_t) ⊙ Σ_{real s (≤ t if causal)} φ(k_s) ⊙ v_s ), one (t, s) pair at a time."""
+    q, k, v = layer.qkv(x).chunk(3, dim=-1)
+    q, k = cosine_feature_map(q), cosine_feature_map(k)
+    out = torch.zeros_like(x)
+    for b in range(x.size(0)):
+        for t in range(x.size(1)):
+            total = torch.zeros(x.size(-1), dtype=x.dtype)
+            for s in range(x.size(1)):
+                if mask[b, s] and (s <= t or not layer.causal):
+                    total = total + k[b, s] * v[b, s]
+            out[b, t] = q[b, t] * total
+    return layer.out(out)
+
+
+def right_padded_mask(lengths, n=N):
+    return torch.arange(n).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+
+
+@pytest.fixture
+def inputs():
+    torch.manual_seed(0)
+    return torch.randn(B, N, D, dtype=torch.float64), right_padded_mask([7, 4, 1])
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_matches_naive_reference_with_padding(inputs, causal):
+    x, mask = inputs
+    layer = HydraAttention(D, causal=causal).double()
+    expected = naive_hydra(layer, x, mask)
+    got = layer(x, mask)
+    assert got.shape == (B, N, D)
+    real = mask.unsqueeze(-1).expand_as(got)
+    torch.testing.assert_close(got[real], expected[real])
+
+
+def test_causal_output_ignores_the_future(inputs):
+    x, mask = inputs
+    layer = HydraAttention(D, causal=True).double()
+    t = 3
+    changed = x.clone()
+    changed[:, t + 1 :] = torch.randn_like(changed[:, t + 1 :]) * 10
+    torch.testing.assert_close(layer(changed, mask)[:, : t + 1], layer(x, mask)[:, : t + 1])
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_padding_never_influences_real_positions(inputs, causal):
+    x, mask = inputs
+    layer = HydraAttention(D, causal=causal).double()
+    changed = torch.where(mask.unsqueeze(-1), x, torch.randn_like(x) * 100)
+    real = mask.unsqueeze(-1).expand_as(x)
+    torch.testing.assert_close(layer(changed, mask)[real], layer(x, mask)[real])
+
+
+def test_bidirectional_output_sees_later_items(inputs):
+    x, mask = inputs
+    layer = HydraAttention(D, causal=False).double()
+    changed = x.clone()
+    changed[0, -1] += 1.0  # the last item of the full-length row
+    assert not torch.allclose(layer(changed, mask)[0, 0], layer(x, mask)[0, 0])
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_zero_vectors_and_all_padding_stay_finite(causal):
+    layer = HydraAttention(D, causal=causal)
+    with torch.no_grad():  # q, k and v are exactly zero: φ must not divide by zero
+        layer.qkv.weight.zero_()
+        layer.qkv.bias.zero_()
+    x = torch.zeros(2, N, D, requires_grad=True)
+    mask = right_padded_mask([0, 3])  # one row has no real item at all
+    out = layer(x, mask)
+    out.sum().backward()
+    assert torch.isfinite(out).all()
+    assert torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+def test_constructor_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="hidden_size"):
+        HydraAttention(0, causal=True)
+    with pytest.raises(ValueError, match="dropout"):
+        HydraAttention(8, causal=True, dropout=1.0)
