@@ -8,7 +8,11 @@ import sys
 from recbole_hydra.checks import ConfigError
 
 SUBCOMMANDS = {
-    "train": "recbole_hydra.cli.train",
+    "train": "recbole_hydra.cli.train",  # one model: train, validate, test (the default)
+    "compare": "recbole_hydra.cli.compare",  # several models and seeds, one protocol, one table
+    "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
+    "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
+    "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
 }
 
 
