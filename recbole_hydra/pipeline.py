@@ -91,6 +91,17 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
+def unused_checkpoint_path(path):
+    """RecBole names a checkpoint by the second it started: a second run of the same model within
+    that second would overwrite the first one's checkpoint. Add -2, -3, ... to a taken name."""
+    root, ext = os.path.splitext(path)
+    candidate, number = path, 1
+    while os.path.exists(candidate) or os.path.exists(registry.last_checkpoint_path(candidate)):
+        number += 1
+        candidate = f"{root}-{number}{ext}"
+    return candidate
+
+
 def _last_epoch_saver(trainer, path, saved_epochs):
     """fit's callback, run after each evaluation (and after RecBole saved any new best model)."""
 
@@ -117,6 +128,7 @@ def train_and_test(config, resume_file=None, saved=True):
     """
     model, train_data, valid_data, test_data = prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.saved_model_file = unused_checkpoint_path(trainer.saved_model_file)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
     epoch_seconds, valid_scores, saved_epochs = [], [], []
