@@ -95,6 +95,22 @@ def check_model_config(config):
     return hp
 
 
+def misspelt_keys(given_keys, known_keys):
+    """Pairs (given, suggestion) for given keys that are unknown but close to a known one.
+
+    RecBole reads a missing key as None, so a typo like `hiden_size` silently keeps the default.
+    """
+    known = set(known_keys)
+    pairs = []
+    for key in given_keys:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        if close:
+            pairs.append((key, close[0]))
+    return pairs
+
+
 # ----- the RecBole keys our runs rely on --------------------------------------------------
 
 SEED_RANGE = 2**32  # numpy's seed must lie in [0, 2**32)
@@ -176,6 +192,8 @@ def positive_float_arg(text):
     return value
 
 
+# ----- model names -----------------------------------------------------------------------
+
 _MODEL_KINDS = ("general", "context_aware", "sequential", "knowledge_aware")
 _EXLIB_MODELS = ("LightGBM", "XGBoost")  # need optional libraries RecBole does not install
 
@@ -250,14 +268,12 @@ def check_resume_checkpoint(path, config):
     RecBole would otherwise fail inside load_state_dict with a tensor-size traceback, or silently
     continue a different model. Returns the checkpoint's last finished epoch.
     """
-    import torch
-
     from recbole_hydra import registry
 
     if not os.path.isfile(path):
         raise ConfigError(f"option --resume: checkpoint {path} not found")
-    try:  # mmap: read the pickled config without reading every tensor
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    try:
+        state = registry.load_checkpoint(path)
     except Exception as error:  # a truncated or foreign file: torch raises many kinds
         raise ConfigError(f"option --resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
     if not isinstance(state, dict) or not {"config", "epoch", "state_dict"} <= set(state):
@@ -276,19 +292,3 @@ def check_resume_checkpoint(path, config):
         raise ConfigError(f"option --resume: {path} already finished epoch {state['epoch']} of epochs="
                           f"{config['epochs']}; expected a larger --epochs=N to train further")
     return state["epoch"]
-
-
-def misspelt_keys(given_keys, known_keys):
-    """Pairs (given, suggestion) for given keys that are unknown but close to a known one.
-
-    RecBole reads a missing key as None, so a typo like `hiden_size` silently keeps the default.
-    """
-    known = set(known_keys)
-    pairs = []
-    for key in given_keys:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
-        if close:
-            pairs.append((key, close[0]))
-    return pairs

@@ -10,8 +10,6 @@ Format (RecBole's): a header line of `name:type` entries (type: token, float, to
 float_seq), then one interaction per line, columns separated by `field_separator`.
 """
 
-from __future__ import annotations
-
 import math
 import os
 from dataclasses import dataclass
@@ -179,11 +177,10 @@ def sparse_users_message(path, line, user, count, others, minimum, fix):
 def _header_fields(path, line, spec):
     """{name: type} from the header line, checked against `spec`."""
     if not line:
-        raise DatasetError(
-            f"{path}: empty file; expected a header line such as "
-            f"'{spec.user_field}:token{spec.separator}{spec.item_field}:token"
-            f"{spec.separator + spec.time_field + ':float' if spec.time_field else ''}'"
-        )
+        columns = [f"{spec.user_field}:token", f"{spec.item_field}:token"]
+        columns += [f"{spec.time_field}:float"] if spec.time_field else []
+        raise DatasetError(f"{path}: empty file; expected a header line {', '.join(columns)} "
+                           f"separated by {spec.separator!r}")
     text = line.rstrip("\n")
     where = f"{path} line 1"
     if text.startswith("\ufeff"):
@@ -213,7 +210,7 @@ def _header_fields(path, line, spec):
         if name not in fields:
             raise DatasetError(
                 f"{where}: no {name!r} column (config key {key}); found {', '.join(fields)}: "
-                f"expected a '{name}:{ftype}' column, or set {key} to the column that holds it"
+                f"expected a column '{name}:{ftype}', or set {key} to the column that holds it"
             )
         if fields[name] != ftype:
             why = "RecBole sorts interactions by its numeric value" if ftype == "float" else "ids are tokens"

@@ -18,7 +18,7 @@ SEQUENTIAL = InterSpec(encoding="utf-8", min_user_interactions=2, eval_min_inter
 
 # Each broken file: the line it fails on ("" where no single line is at fault) and what the message says.
 BROKEN = {
-    "empty_file.inter": ("", "empty file; expected a header line such as 'user_id:token"),
+    "empty_file.inter": ("", "empty file; expected a header line user_id:token, item_id:token, timestamp:float separated by '\\t'"),
     "header_only.inter": ("", "no interactions after the header line"),
     "missing_user_field.inter": ("line 1", "no 'user_id' column (config key USER_ID_FIELD); found uid, item_id, timestamp"),
     "missing_item_field.inter": ("line 1", "no 'item_id' column (config key ITEM_ID_FIELD); found user_id, movie_id"),

@@ -171,6 +171,19 @@ def test_interrupt_then_resume_loses_no_epoch(syn, monkeypatch, capsys):
     assert registry.load_checkpoint(best)["epoch"] in (0, 1, 2, 3)
 
 
+def test_interrupt_before_any_checkpoint_names_none(syn, monkeypatch):
+    _, settings, _ = syn
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_and_test(build_config("HydraRec", "syn", overrides=settings))
+    assert isinstance(caught.value, KeyboardInterrupt)  # callers that know nothing of it still stop
+    assert (caught.value.checkpoint, caught.value.epoch) == (None, None)
+
+
 def test_resume_refuses_a_checkpoint_from_another_run(syn):
     _, settings, _ = syn
     result = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=1)))
