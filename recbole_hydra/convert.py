@@ -156,6 +156,10 @@ def _kept_users(args, path, sep):
     if len(sparse) == len(counts):
         raise DatasetError(f"{path}: every user has fewer than {minimum} interactions (--min-user-interactions); "
                            "expected some users to keep")
+    most, needed = max(counts.values()), validation_needs(SEQUENTIAL_SPLIT, sequential=True)
+    if most < needed:
+        raise DatasetError(f"{path}: no user has {needed} interactions (the most is {most}); RecBole's leave-one-out "
+                           f"split for sequential models needs {needed} for a user to reach the validation set")
     return set(counts) - set(sparse), len(sparse)
 
 
@@ -176,7 +180,10 @@ def _write_atomically(path, write, check=None):
 
 
 def convert(args):
-    """Check the input, then write OUT/NAME/NAME.inter and NAME.yaml; returns (inter path, summary)."""
+    """Check the input, then write OUT/NAME/NAME.inter and NAME.yaml.
+
+    Returns (.inter path, .yaml path, InterSummary of the output, number of users dropped).
+    """
     if not _NAME.fullmatch(args.name):
         raise ConfigError(f"dataset name {args.name!r}: expected letters, digits, '_', '.' or '-' (it names files)")
     if not os.path.isfile(args.input):

@@ -144,10 +144,13 @@ def parse_intervals(text):
     intervals = []
     for part in str(text).split(";"):
         part = part.strip()
-        ends = part[1:-1].split(",")
-        if len(part) < 2 or part[0] not in "([" or part[-1] not in ")]" or len(ends) != 2:
-            raise ConfigError(f"config key 'user_inter_num_interval' has {part!r}; expected an interval like \"[2,inf)\"")
-        intervals.append((part[0], float(ends[0]), float(ends[1]), part[-1]))
+        try:
+            low, high = (float(end) for end in part[1:-1].split(","))
+            if part[0] not in "([" or part[-1] not in ")]":
+                raise ValueError(part)
+        except ValueError:
+            raise ConfigError(f"config key 'user_inter_num_interval' has {part!r}; expected an interval like \"[2,inf)\"") from None
+        intervals.append((part[0], low, high, part[-1]))
     return intervals
 
 
@@ -236,6 +239,7 @@ def _first_line_of(path, spec, user_at, users):
 
 
 def undecodable_line(path, encoding):
+    """1-based number of the first line that does not decode (error path only: text mode cannot tell)."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:

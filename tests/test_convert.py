@@ -65,7 +65,7 @@ def test_tsv_without_header_and_dates(tmp_path):
         ('user_id,item_id,timestamp\n1,"a\tb",3\n', (), "ratings.csv line 2: item_id (--item-col) holds a tab or line break"),
         ("user_id,item_id,timestamp\n1,2,3\n1,3,4\n2,2,3\n", (), "ratings.csv line 4: user '2' has 1 interaction; expected at least 2 per user"),
         ("user_id,item_id,timestamp\n1,2,3\n2,2,3\n", ("--min-user-interactions", "2"), "ratings.csv: every user has fewer than 2 interactions"),
-        ("user_id,item_id,timestamp\n1,2,3\n1,3,4\n1,4,5\n", (), "no user has 4 interactions (the most is 3)"),
+        ("user_id,item_id,timestamp\n1,2,3\n1,3,4\n1,4,5\n", (), "ratings.csv: no user has 4 interactions (the most is 3)"),
     ],
 )
 def test_bad_input_fails_with_one_line_and_writes_nothing(tmp_path, capsys, text, options, expected):
