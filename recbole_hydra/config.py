@@ -11,7 +11,7 @@ import os
 from recbole.config import Config
 
 from recbole_hydra import registry
-from recbole_hydra.checks import ConfigError, misspelt_keys
+from recbole_hydra.checks import ConfigError, check_model_name, check_run_config, misspelt_keys
 
 
 class HydraConfig(Config):
@@ -71,10 +71,18 @@ def build_config(model, dataset, config_files=(), overrides=None):
     config_files = list(config_files or [])
     overrides = dict(overrides or {})
     _check_config_files(config_files)
-    config = HydraConfig(model=model, dataset=dataset, config_file_list=config_files, config_dict=overrides)
+    check_model_name(model)
+    try:
+        config = HydraConfig(model=model, dataset=dataset, config_file_list=config_files, config_dict=overrides)
+    except ConfigError:
+        raise
+    except (ValueError, NotImplementedError, RuntimeError) as error:
+        # RecBole's own checks (unknown model or metric, topk <= 0, bad eval_args): one line, not a traceback.
+        raise ConfigError(f"RecBole rejected the settings: {error}") from None
     given = set(overrides) | {k for path in config_files for k in registry.load_yaml(path)}
     typos = misspelt_keys(given, config.internal_config_dict)
     if typos:
         listed = ", ".join(f"'{key}' (did you mean '{known}'?)" for key, known in typos)
         raise ConfigError(f"unknown config key {listed}: RecBole would silently ignore it")
+    check_run_config(config)
     return config

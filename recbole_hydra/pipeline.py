@@ -2,8 +2,11 @@
 
 create_dataset → data_preparation → get_model → get_trainer → fit → evaluate, exactly as
 RecBole's run_recbole does; we only time the epochs and inference, and count parameters.
+Besides RecBole's best-model checkpoint, a run keeps its last evaluated epoch in
+`<checkpoint>-last.pth` until it finishes, so that resuming after an interruption loses no epoch.
 """
 
+import os
 import resource
 import sys
 import time
@@ -13,6 +16,8 @@ from logging import getLogger
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+from recbole_hydra import registry
 
 
 @dataclass
@@ -32,6 +37,14 @@ class RunResult:
     parameters: int
     checkpoint: str
     valid_scores: list = field(default_factory=list)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; `checkpoint` is the file to pass to --resume (None: nothing saved yet)."""
+
+    def __init__(self, checkpoint, epoch):
+        super().__init__(checkpoint)
+        self.checkpoint, self.epoch = checkpoint, epoch
 
 
 def peak_memory_mb(device):
@@ -78,24 +91,65 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
+def unused_checkpoint_path(path):
+    """RecBole names a checkpoint by the second it started: a second run of the same model within
+    that second would overwrite the first one's checkpoint. Add -2, -3, ... to a taken name."""
+    root, ext = os.path.splitext(path)
+    candidate, number = path, 1
+    while os.path.exists(candidate) or os.path.exists(registry.last_checkpoint_path(candidate)):
+        number += 1
+        candidate = f"{root}-{number}{ext}"
+    return candidate
+
+
+def _last_epoch_saver(trainer, path, saved_epochs):
+    """fit's callback, run after each evaluation (and after RecBole saved any new best model)."""
+
+    def save(epoch_idx, valid_score):
+        trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=path)
+        saved_epochs.append(epoch_idx)
+
+    return save
+
+
+def _resumable(trainer, last_file, saved_epochs):
+    """(checkpoint, epoch) that --resume should take after an interruption, or (None, None)."""
+    if last_file and os.path.isfile(last_file):
+        return last_file, saved_epochs[-1] if saved_epochs else None
+    if os.path.isfile(trainer.saved_model_file):  # best model only: runs without validation
+        return trainer.saved_model_file, None
+    return None, None
+
+
 def train_and_test(config, resume_file=None, saved=True):
-    """Train with early stopping on the validation metric, then test the best model."""
+    """Train with early stopping on the validation metric, then test the best model.
+
+    Ctrl-C raises TrainingInterrupted naming the checkpoint to resume from.
+    """
     model, train_data, valid_data, test_data = prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.saved_model_file = unused_checkpoint_path(trainer.saved_model_file)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
-    epoch_seconds, valid_scores = [], []
+    epoch_seconds, valid_scores, saved_epochs = [], [], []
     _instrument(trainer, epoch_seconds, valid_scores)
     device = torch.device(config["device"])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    best_valid_score, valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    start = time.perf_counter()
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    inference_seconds = time.perf_counter() - start
+    last_file = registry.last_checkpoint_path(trainer.saved_model_file) if saved else None
+    try:
+        best_valid_score, valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs) if saved else None,
+        )
+        start = time.perf_counter()
+        test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+        inference_seconds = time.perf_counter() - start
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(*_resumable(trainer, last_file, saved_epochs)) from None
+    if last_file and os.path.exists(last_file):
+        os.remove(last_file)  # finished: the best-model checkpoint is the run's result
     memory, memory_kind = peak_memory_mb(device)
 
     sign = 1 if config["valid_metric_bigger"] else -1

@@ -15,6 +15,8 @@
    the whole `Config` with protocol 4, which the weights-only unpickler cannot read (no
    allow-list helps). We wrap RecBole's three load sites so that each fully unpickles the one
    file its caller named, and nothing else: every other `torch.load` keeps torch's default.
+   Saving is made atomic (a kill mid-write keeps the previous checkpoint), and resuming from a
+   last-epoch checkpoint (`X-last.pth`) keeps saving the best model to its own file `X.pth`.
 """
 
 import contextlib
@@ -158,6 +160,54 @@ def load_checkpoint(path, map_location="cpu"):
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+LAST_SUFFIX = "-last.pth"
+
+
+def last_checkpoint_path(best_path):
+    """Where a run keeps its last finished epoch, beside its best model: X.pth → X-last.pth."""
+    root, _ = os.path.splitext(str(best_path))
+    return root + LAST_SUFFIX
+
+
+def best_checkpoint_of(path):
+    """The best-model file that belongs to a last-epoch checkpoint, or None for any other file."""
+    path = str(path)
+    return path[: -len(LAST_SUFFIX)] + ".pth" if path.endswith(LAST_SUFFIX) else None
+
+
+def _fsync(path):
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _patch_checkpoint_saving():
+    from recbole.trainer import Trainer
+    from recbole.utils import set_color
+
+    original_save = Trainer._save_checkpoint
+
+    @functools.wraps(original_save)
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        # RecBole's torch.save writes over the old checkpoint in place, so Ctrl-C or a kill
+        # mid-write leaves a truncated file where the last good one was. Write a temporary file
+        # beside it and rename: os.replace is atomic, the old file stays whole until then.
+        path = kwargs.pop("saved_model_file", self.saved_model_file)
+        temporary = f"{path}.tmp-{os.getpid()}"
+        try:
+            original_save(self, epoch, verbose=False, saved_model_file=temporary, **kwargs)
+            if not os.path.exists(temporary):
+                return  # RecBole saves only on rank 0 of a distributed run
+            _fsync(temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {path}")
+
+    Trainer._save_checkpoint = _save_checkpoint
+
+
 def _patch_checkpoint_loading():
     import recbole.quick_start
     import recbole.quick_start.quick_start as quick_start
@@ -177,7 +227,12 @@ def _patch_checkpoint_loading():
     @functools.wraps(original_resume)
     def resume_checkpoint(self, resume_file):
         with trusted_checkpoint(resume_file):
-            return original_resume(self, resume_file)
+            original_resume(self, resume_file)
+        best = best_checkpoint_of(resume_file)
+        if best is not None:
+            # RecBole would now save (and at the end test) the best model into the resumed file:
+            # point it back at the run's best-model file, which still holds the best weights.
+            self.saved_model_file = best
 
     @functools.wraps(original_load_data_and_model)
     def load_data_and_model(model_file):
@@ -201,4 +256,5 @@ def install():
     _register_models()
     Config._load_internal_config_dict = _load_internal_config_dict
     _patch_checkpoint_loading()
+    _patch_checkpoint_saving()
     _installed = True

@@ -1,10 +1,20 @@
 """`run_hydrarec.py [train]`: train and test one model, like RecBole's run_recbole.py."""
 
 import argparse
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
 
+from recbole_hydra.checks import check_resume_checkpoint
 from recbole_hydra.config import build_config, parse_overrides
-from recbole_hydra.pipeline import train_and_test
+from recbole_hydra.data_checks import check_dataset
+from recbole_hydra.pipeline import TrainingInterrupted, train_and_test
 from recbole_hydra.results import metrics_table
+
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 
 
 def parser():
@@ -16,17 +26,71 @@ def parser():
     p.add_argument("--model", "-m", default="HydraRec", help="HydraRec or any RecBole model name")
     p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
     p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files, later ones win")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue training from a RecBole checkpoint")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue training from a checkpoint: the X-last.pth an interrupted run names, or X.pth")
     return p
+
+
+def resume_command(argv, checkpoint):
+    """The command line that continues this run from `checkpoint`."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--resume="):
+            skip = False
+            continue
+        if arg == "--resume":
+            skip = True
+            continue
+        kept.append(arg)
+    program = sys.argv[0] if sys.argv and sys.argv[0] else "run_hydrarec.py"
+    prefix = ["python", program] if program.endswith(".py") else [os.path.basename(program)]
+    return shlex.join(prefix + ["train"] + kept + ["--resume", checkpoint])
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, `kill PID` stops a run the way Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(argv):
     args, rest = parser().parse_known_args(argv)
-    # RecBole's run_recbole.py takes --config_files as one space-separated string; accept both.
-    config_files = [path for entry in args.config_files for path in entry.split()]
-    config = build_config(args.model, args.dataset, config_files, parse_overrides(rest))
-    result = train_and_test(config, resume_file=args.resume)
+    with _sigterm_as_interrupt():
+        try:
+            result = _train(args, rest)
+        except TrainingInterrupted as stop:
+            if stop.checkpoint is None:
+                print("interrupted before the first checkpoint was saved; nothing to resume", file=sys.stderr)
+            else:
+                after = f" after epoch {stop.epoch}" if stop.epoch is not None else ""
+                print(f"interrupted{after}; checkpoint {stop.checkpoint}; resume with: "
+                      f"{resume_command(argv, stop.checkpoint)}", file=sys.stderr)
+            return INTERRUPTED
+        except KeyboardInterrupt:
+            print("interrupted before training started; no checkpoint was saved", file=sys.stderr)
+            return INTERRUPTED
     print(f"\n{result.model} on {result.dataset}: best epoch {result.best_epoch}, "
           f"{result.train_seconds_per_epoch:.1f} s per training epoch, checkpoint {result.checkpoint}")
     print(metrics_table(result.valid_result, result.test_result))
     return 0
+
+
+def _train(args, rest):
+    # RecBole's run_recbole.py takes --config_files as one space-separated string; accept both.
+    config_files = [path for entry in args.config_files for path in entry.split()]
+    config = build_config(args.model, args.dataset, config_files, parse_overrides(rest))
+    check_dataset(config)  # before anything writes log/ or saved/
+    if args.resume:
+        check_resume_checkpoint(args.resume, config)
+    return train_and_test(config, resume_file=args.resume)
