@@ -8,7 +8,13 @@ import pytest
 warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x
 warnings.filterwarnings("ignore", category=UserWarning, message=".*pkg_resources.*")
 
+import torch  # noqa: E402
+
 import recbole_hydra  # noqa: E402,F401  registers HydraRec
+
+# Tiny tensors gain nothing from a second thread, and on a busy 2-core machine idle-spinning
+# OpenMP threads made one test epoch 50x slower. Tests that need more set it themselves.
+torch.set_num_threads(1)
 
 # Small enough for 2 CPU cores: one epoch on ml-100k with short histories takes seconds.
 TINY = {
