@@ -22,9 +22,9 @@ from recbole_hydra.checks import check_model_config
 class HydraLayer(nn.Module):
     """Post-LN transformer layer, as RecBole's TransformerLayer, with Hydra attention."""
 
-    def __init__(self, hidden_size, inner_size, causal, hidden_dropout, attn_dropout, hidden_act, eps):
+    def __init__(self, hidden_size, inner_size, causal, hidden_dropout, attn_dropout, hidden_act, eps, compile=False):
         super().__init__()
-        self.attention = HydraAttention(hidden_size, causal=causal, dropout=attn_dropout)
+        self.attention = HydraAttention(hidden_size, causal=causal, dropout=attn_dropout, compile=compile)
         self.attention_dropout = nn.Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
@@ -62,6 +62,7 @@ class HydraRec(SequentialRecommender):
                 attn_dropout=hp["attn_dropout_prob"],
                 hidden_act=hp["hidden_act"],
                 eps=hp["layer_norm_eps"],
+                compile=hp["compile"],
             )
             for _ in range(hp["n_layers"])
         )
