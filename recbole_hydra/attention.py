@@ -116,6 +116,7 @@ def hydra_mix(
 
     q, k, v: (B, N, D); mask: (B, N) bool, True at real items. Returns (B, N, D), in q's dtype.
     Padded positions contribute nothing; their own outputs are defined but meaningless.
+    Bidirectional only: q may hold just M of the positions, (B, M, D) → (B, M, D).
     Sums and norms run in at least fp32, so bf16/fp16 inputs stay finite over long histories.
     """
     return _HydraMix.apply(q, k, v, mask, causal).to(q.dtype)
@@ -172,6 +173,11 @@ def compiled_hydra_mix() -> CompiledOrEager:
     return _compiled_mix
 
 
+def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
 class HydraAttention(nn.Module):
     """Hydra self-attention layer (projections + mixing + output projection).
 
@@ -196,16 +202,28 @@ class HydraAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, hidden_size)  # W_o
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, D); mask: (B, N) bool, True where a real item stands. Returns (B, N, D)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, index: torch.Tensor = None) -> torch.Tensor:
+        """x: (B, N, D); mask: (B, N) bool, True where a real item stands. Returns (B, N, D).
+
+        With `index` (B, M), only the outputs at those positions are computed, (B, M, D): every
+        position still contributes its key and value, but mixing and W_o run M times, not N.
+        Causal mode takes one position per row (M = 1).
+        """
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
-        mixed = self.mix(q, k, v, mask)  # (B, N, D)
+        mixed = self.mix(q, k, v, mask, index)  # (B, N or M, D)
         return self.out(self.dropout(mixed))
 
-    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The mixing step alone, (B, N, D) × 3 → (B, N, D); a method so a benchmark can remove it."""
+    def mix(self, q, k, v, mask, index=None):
+        """The mixing step alone, (B, N, D) × 3 → (B, N or M, D); a method so a benchmark can remove it."""
         mix = compiled_hydra_mix() if self.compile else hydra_mix
-        return mix(q, k, v, mask, self.causal)
+        if index is None:
+            return mix(q, k, v, mask, self.causal)
+        if self.causal:
+            if index.size(1) != 1:
+                raise ValueError(f"causal attention at chosen positions takes one per row, got {index.size(1)}")
+            # Position t sees the real s ≤ t: its causal output is one sum over exactly those.
+            mask = mask & (torch.arange(mask.size(1), device=mask.device) <= index)  # (B, N)
+        return mix(gather_positions(q, index), k, v, mask, False)  # (B, M, D)
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, causal={self.causal}, compile={self.compile}"

@@ -7,7 +7,16 @@ Ratios are to the reference model (RecBole's SASRec) at the same N; tables are f
 import csv
 import os
 
-from recbole_hydra.benchmark import CSV_COLUMNS, FULL, HYDRA, LAYER_COLUMNS, NO_LAYERS, NO_MIX, REFERENCE_MODEL
+from recbole_hydra.benchmark import (
+    ALL_POSITIONS,
+    CSV_COLUMNS,
+    FULL,
+    HYDRA,
+    LAYER_COLUMNS,
+    NO_LAYERS,
+    NO_MIX,
+    REFERENCE_MODEL,
+)
 from recbole_hydra.results import format_table
 
 
@@ -55,29 +64,30 @@ def main_table(rows, reference=REFERENCE_MODEL):
 def parts_table(rows, reference=REFERENCE_MODEL):
     """Causal HydraRec's training step taken apart, each part as a ratio to the reference's step.
 
-    no_mix: the model with Hydra's mixing step removed (projections, FFN, norms, embeddings, CE
-    loss and Adam kept), the floor under *any* attention of this shape; no_layers: embeddings,
-    CE loss over all items and Adam only.
+    all_positions: HydraRec computing its last layer at every position, as RecBole's models do
+    (the saving from computing only the positions the loss reads is not linear attention's);
+    no_mix: the mixing step removed (projections, FFN, norms, embeddings, CE loss and Adam kept),
+    HydraRec's cost with free attention; no_layers: embeddings, CE over all items and Adam only.
     """
     refs = _reference_rows(rows, reference)
     by_key = {(r["seq_len"], r["variant"]): r for r in rows
               if r["model"] == HYDRA and r["mode"] == "causal" and _ok(r)}
     lines = []
     for n in sorted({r["seq_len"] for r in rows}):
-        ref, full = refs.get(n), by_key.get((n, FULL))
-        no_mix, no_layers = by_key.get((n, NO_MIX)), by_key.get((n, NO_LAYERS))
-        if not (ref and full and no_mix and no_layers):
+        ref = refs.get(n)
+        found = {variant: by_key.get((n, variant)) for variant in (FULL, ALL_POSITIONS, NO_MIX, NO_LAYERS)}
+        if not ref or not all(found.values()):
             continue
-        ms = lambda r: r["train_ms"]  # noqa: E731
-        lines.append({
-            "N": n, f"{reference}_ms": _fmt(ms(ref), 1), "HydraRec_ms": _fmt(ms(full), 1),
-            "no_mix_ms": _fmt(ms(no_mix), 1), "no_layers_ms": _fmt(ms(no_layers), 1),
-            "HydraRec/ref": _fmt(ms(full) / ms(ref), 2), "no_mix/ref": _fmt(ms(no_mix) / ms(ref), 2),
-            "no_layers/ref": _fmt(ms(no_layers) / ms(ref), 2),
-            "mixing share": f"{(ms(full) - ms(no_mix)) / ms(full):.0%}",
-        })
-    columns = ["N", f"{reference}_ms", "HydraRec_ms", "no_mix_ms", "no_layers_ms",
-               "HydraRec/ref", "no_mix/ref", "no_layers/ref", "mixing share"]
+        ms = {variant: row["train_ms"] for variant, row in found.items()}
+        line = {"N": n, f"{reference}_ms": _fmt(ref["train_ms"], 1)}
+        for variant, label in ((FULL, "HydraRec"), (ALL_POSITIONS, "all_positions"),
+                               (NO_MIX, "no_mix"), (NO_LAYERS, "no_layers")):
+            line[f"{label}_ms"] = _fmt(ms[variant], 1)
+            line[f"{label}/ref"] = _fmt(ms[variant] / ref["train_ms"], 2)
+        line["mixing share"] = f"{(ms[FULL] - ms[NO_MIX]) / ms[FULL]:.0%}"
+        lines.append(line)
+    columns = ["N", f"{reference}_ms", "HydraRec_ms", "all_positions_ms", "no_mix_ms", "no_layers_ms",
+               "HydraRec/ref", "all_positions/ref", "no_mix/ref", "no_layers/ref", "mixing share"]
     return format_table(lines, columns) if lines else ""
 
 

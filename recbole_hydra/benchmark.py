@@ -16,9 +16,7 @@ way (our `build_config`, a RecBole dataset, `get_model`); batches are synthetic,
 RecBole's sequential dataloaders produce, and go through RecBole's own batch transform (the
 Cloze masking of BERT4Rec and bidirectional HydraRec), so masked fields are real.
 
-Each cell runs in a fresh Python process: peak memory then belongs to that cell alone, a cell
-that exhausts memory or time is recorded as such instead of ending the run, and no model's
-allocator state leaks into the next one's timing.
+`bench_runner` runs each cell in a fresh process; this module is what runs inside it.
 
 Clocks: on CPU with one thread, a step's time is the process's CPU time (time.process_time):
 on a machine shared with other jobs it leaves out the time spent waiting for a core, which
@@ -28,16 +26,15 @@ threads) the main clock is wall time, synchronised.
 
 import ctypes
 import gc
-import json
-import os
-import platform
 import resource
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from recbole_hydra.attention import HydraAttention, gather_positions
 
 DEFAULT_LENGTHS = (50, 200, 1000, 4000)
 DEFAULT_MODELS = ("HydraRec", "SASRec", "BERT4Rec", "LightSANs")
@@ -49,6 +46,8 @@ HYDRA = "HydraRec"
 FULL = "full"
 NO_MIX = "no_mix"  # Hydra's mixing step removed, projections kept: out(dropout(v))
 NO_LAYERS = "no_layers"  # no encoder layers at all: embeddings + CE over all items + Adam
+ALL_POSITIONS = "all_positions"  # last layer computed at every position, as RecBole's models do
+PARTS = (ALL_POSITIONS, NO_MIX, NO_LAYERS)
 COMPILED = "compile"  # the mixing step through torch.compile (config key `compile: True`)
 
 CSV_COLUMNS = [
@@ -60,7 +59,6 @@ LAYER_COLUMNS = [
     "mode", "seq_len", "batch_size", "layer_train_ms", "no_mix_train_ms", "train_overhead",
     "layer_infer_ms", "no_mix_infer_ms", "infer_overhead", "clock",
 ]
-_RESULT_MARK = "BENCH_RESULT "  # prefix of the one stdout line a worker process answers with
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class BenchSettings:
     memory_limit_mb: int = 8192  # CPU only: address space a cell may add after building its model
     dataset: str = "ml-100k"
     dropout: float = 0.5
-    parts: bool = True  # also run HydraRec without mixing / without layers (the breakdown)
+    parts: bool = True  # also run the variants of causal HydraRec in PARTS (the breakdown)
     layer_overhead: bool = True  # also time one HydraLayer with and without its mixing step
     compile: bool = False  # also run HydraRec (causal) with `compile: True`
     amp: bool = False  # bf16 autocast (CPU) / fp16 autocast (CUDA) for every model's steps
@@ -114,8 +112,7 @@ def plan_cells(settings):
                 mode = "bidirectional" if model in BIDIRECTIONAL_MODELS else "causal"
                 cells.append(Cell(model, mode, n, b))
         if settings.parts:
-            cells.append(Cell(HYDRA, "causal", n, b, NO_MIX))
-            cells.append(Cell(HYDRA, "causal", n, b, NO_LAYERS))
+            cells += [Cell(HYDRA, "causal", n, b, variant) for variant in PARTS]
     return cells
 
 
@@ -184,8 +181,6 @@ class PeakMemory:
     """
 
     def __init__(self, device):
-        import torch
-
         self.torch = torch
         self.device = device
         if device.type == "cuda":
@@ -267,23 +262,38 @@ def _limit_address_space(settings):
     resource.setrlimit(resource.RLIMIT_AS, (current + extra, resource.RLIM_INFINITY))
 
 
-def _without_mixing(q, k, v, mask):
+def _without_mixing(q, k, v, mask, index=None):
     """Hydra attention minus its mixing step: the value projection goes straight to W_o."""
-    return v
+    return v if index is None else gather_positions(v, index)
 
 
-def remove_mixing(model):
-    """Replace the mixing step of every HydraAttention in `model` by `_without_mixing`."""
-    from recbole_hydra.attention import HydraAttention
+class _NoLayer(nn.Module):
+    """Stands in for the encoder layers: returns its input (at `index` when given)."""
 
-    for module in model.modules():
-        if isinstance(module, HydraAttention):
-            module.mix = _without_mixing
+    def forward(self, x, mask, index=None):
+        return x if index is None else gather_positions(x, index)
+
+
+def apply_variant(model, variant):
+    """Turn a HydraRec into one of the PARTS variants (in place); FULL and COMPILED need nothing."""
+    if variant == NO_MIX:
+        for module in model.modules():
+            if isinstance(module, HydraAttention):
+                module.mix = _without_mixing
+    elif variant == NO_LAYERS:
+        model.layers = nn.ModuleList([_NoLayer()])
+    elif variant == ALL_POSITIONS:
+        encode = model.encode
+
+        def encode_everywhere(item_seq, index=None):  # every position, then pick
+            out = encode(item_seq)  # (B, N, D)
+            return out if index is None else gather_positions(out, index)
+
+        model.encode = encode_everywhere
 
 
 def synthetic_batch(config, n_items, batch_size, seq_len):
     """Full histories of random real items and a random next item, under RecBole's field names."""
-    import torch
     from recbole.data.interaction import Interaction
 
     items = torch.randint(1, n_items, (batch_size, seq_len + 1))  # (B, N + 1); 0 is padding
@@ -294,14 +304,13 @@ def synthetic_batch(config, n_items, batch_size, seq_len):
     })
 
 
-def _autocast(settings, torch):
+def _autocast(settings):
     dtype = torch.bfloat16 if settings.device == "cpu" else torch.float16
     return torch.autocast(settings.device, dtype=dtype, enabled=settings.amp)
 
 
 def measure_cell(cell, settings):
     """Build one cell's model and batch, time its steps, measure its memory: one csv row (dict)."""
-    import torch
     from recbole.data import create_dataset
     from recbole.data.transform import construct_transform
     from recbole.utils import get_model, init_seed
@@ -313,10 +322,7 @@ def measure_cell(cell, settings):
     dataset = create_dataset(config)
     transform = construct_transform(config)  # before the model: it names the mask fields it reads
     model = get_model(cell.model)(config, dataset)
-    if cell.variant == NO_MIX:
-        remove_mixing(model)
-    elif cell.variant == NO_LAYERS:
-        model.layers = torch.nn.ModuleList()
+    apply_variant(model, cell.variant)
     device = config["device"]
     model = model.to(device)
     batch = transform(dataset, synthetic_batch(config, dataset.num(config["ITEM_ID_FIELD"]),
@@ -326,17 +332,17 @@ def measure_cell(cell, settings):
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(settings, torch):
+        with _autocast(settings):
             loss = model.calculate_loss(batch)
         loss.backward()
         optimizer.step()
         return loss  # a 0-dim tensor
 
     def infer_step():
-        with torch.no_grad(), _autocast(settings, torch):
+        with torch.no_grad(), _autocast(settings):
             return model.full_sort_predict(batch)
 
-    row = _row(cell, settings, status="ok")
+    row = empty_row(cell, settings, status="ok")
     memory = PeakMemory(device)
     row["mem_measure"] = memory.kind
     _limit_address_space(settings)
@@ -364,8 +370,6 @@ def measure_layer_overhead(settings):
     Train = forward + backward to the layer's input and weights; infer = forward under no_grad.
     The two layers alternate within each repetition so load changes hit both alike.
     """
-    import torch
-
     from recbole_hydra.model import HydraLayer
 
     device = torch.device(settings.device)
@@ -383,12 +387,12 @@ def measure_layer_overhead(settings):
             mask = torch.ones(b, n, dtype=torch.bool, device=device)  # full histories
 
             def train():
-                with _autocast(settings, torch):
+                with _autocast(settings):
                     out = layer(x, mask)
                 out.float().sum().backward()
 
             def infer():
-                with torch.no_grad(), _autocast(settings, torch):
+                with torch.no_grad(), _autocast(settings):
                     layer(x, mask)
 
             times = {key: [] for key in ("train", "train_nomix", "infer", "infer_nomix")}
@@ -417,7 +421,8 @@ def measure_layer_overhead(settings):
     return rows
 
 
-def _row(cell, settings, status, note=""):
+def empty_row(cell, settings, status, note=""):
+    """A row for `cell` without measurements (yet, or ever: a cell that could not finish)."""
     row = {column: None for column in CSV_COLUMNS}
     row.update(asdict(cell), clock=_clock(settings), status=status, note=note)
     return row
@@ -428,25 +433,6 @@ def _is_out_of_memory(error):
     return isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def worker_main():
-    """Entry point of a worker process: a job (JSON) on stdin, one result line on stdout."""
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    job = json.loads(sys.stdin.read())
-    settings = settings_from_dict(job["settings"])
-    import torch
-
-    torch.set_num_threads(settings.threads)
-    import recbole_hydra  # noqa: F401  registers HydraRec, keeps anomaly detection off
-
-    if job["kind"] == "layer_overhead":
-        result = measure_layer_overhead(settings)
-    else:
-        result = measure_or_record(Cell(**job["cell"]), settings)
-    print(_RESULT_MARK + json.dumps(result), flush=True)
-
-
 def measure_or_record(cell, settings):
     """`measure_cell`, with a failure (out of memory, a model that cannot run) as a row."""
     try:
@@ -454,109 +440,4 @@ def measure_or_record(cell, settings):
     except Exception as error:  # recorded in the table; the run goes on
         status = "oom" if _is_out_of_memory(error) else "error"
         message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        return _row(cell, settings, status, note=f"{type(error).__name__}: {message}")
-
-
-def settings_from_dict(data):
-    data = dict(data)
-    data["lengths"], data["models"] = tuple(data["lengths"]), tuple(data["models"])
-    return BenchSettings(**data)
-
-
-# ----- running workers, from the parent -------------------------------------------------------
-
-
-def _worker_env(settings):
-    env = dict(os.environ)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in [env.get("PYTHONPATH")] if p])
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(settings.threads)
-    return env
-
-
-def run_worker(job, settings, timeout_s):
-    """Run one job in a fresh Python process: (result or None, why not)."""
-    command = [sys.executable, "-c", "from recbole_hydra.benchmark import worker_main; worker_main()"]
-    with tempfile.TemporaryDirectory(prefix="hydra_bench_") as scratch:  # RecBole may write here
-        try:
-            done = subprocess.run(command, input=json.dumps(job), capture_output=True, text=True,
-                                  timeout=timeout_s, cwd=scratch, env=_worker_env(settings))
-        except subprocess.TimeoutExpired:
-            return None, ("timeout", f"no result within {timeout_s:g} s (--cell-timeout)")
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(_RESULT_MARK):
-            return json.loads(line[len(_RESULT_MARK):]), None
-    if done.returncode in (-9, 137):
-        return None, ("oom", "worker killed by SIGKILL (the OOM killer?)")
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-    return None, ("error", f"worker exit code {done.returncode}: {last}")
-
-
-def run_cell(cell, settings):
-    if not settings.isolate:
-        return measure_or_record(cell, settings)
-    result, failure = run_worker({"kind": "cell", "cell": asdict(cell), "settings": asdict(settings)},
-                                 settings, settings.cell_timeout_s)
-    return result if failure is None else _row(cell, settings, *failure)
-
-
-def run_bench(settings, progress=print):
-    """All cells, each in its own process, then the layer-overhead job: (rows, layer_rows)."""
-    cells = plan_cells(settings)
-    if not settings.isolate:
-        import torch
-
-        torch.set_num_threads(settings.threads)
-    rows = []
-    for index, cell in enumerate(cells, 1):
-        started = time.perf_counter()
-        row = run_cell(cell, settings)
-        rows.append(row)
-        progress(f"[{index}/{len(cells)}] {describe_row(row)} ({time.perf_counter() - started:.0f} s)")
-    layer_rows = []
-    if settings.layer_overhead and not settings.isolate:
-        layer_rows = measure_layer_overhead(settings)
-    elif settings.layer_overhead:
-        timeout = settings.cell_timeout_s * max(1, len(settings.lengths))
-        result, failure = run_worker({"kind": "layer_overhead", "settings": asdict(settings)}, settings, timeout)
-        if failure is None:
-            layer_rows = result
-            progress("layer overhead: " + ", ".join(
-                f"N={r['seq_len']} {r['mode']} {r['train_overhead']:+.1%}" for r in layer_rows))
-        else:
-            progress(f"layer overhead: not measured ({failure[0]}: {failure[1]})")
-    return rows, layer_rows
-
-
-def describe_row(row):
-    name = row["model"] + ("" if row["variant"] == FULL else f"[{row['variant']}]")
-    head = f"{name} {row['mode']} N={row['seq_len']} B={row['batch_size']}"
-    if row["status"] != "ok":
-        return f"{head}: {row['status']} ({row['note']})"
-    return (f"{head}: train {row['train_ms']:.1f} ms, infer {row['infer_ms']:.1f} ms, "
-            f"peak +{row['peak_mem_mb']:.1f} MB")
-
-
-def machine_summary(settings):
-    """One line naming the machine and software the numbers came from."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    device = cpu
-    if settings.device == "cuda" and torch.cuda.is_available():
-        device = torch.cuda.get_device_name(0)
-    return (f"{device}; {os.cpu_count()} logical CPUs, {settings.threads} torch thread(s) per cell; "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
-
-
-__all__ = [
-    "BenchSettings", "Cell", "plan_cells", "model_overrides", "measure_cell", "measure_layer_overhead",
-    "run_bench", "run_cell", "PeakMemory", "synthetic_batch", "remove_mixing", "machine_summary",
-    "CSV_COLUMNS", "LAYER_COLUMNS", "DEFAULT_LENGTHS", "DEFAULT_MODELS", "REFERENCE_MODEL",
-]
+        return empty_row(cell, settings, status, note=f"{type(error).__name__}: {message}")

@@ -11,16 +11,8 @@ from recbole.utils import get_model
 
 from recbole_hydra import attention
 from recbole_hydra.bench_report import main_table, parts_table
-from recbole_hydra.benchmark import (
-    CSV_COLUMNS,
-    LAYER_COLUMNS,
-    BenchSettings,
-    Cell,
-    plan_cells,
-    run_cell,
-    run_worker,
-    synthetic_batch,
-)
+from recbole_hydra.bench_runner import run_cell, run_worker
+from recbole_hydra.benchmark import CSV_COLUMNS, LAYER_COLUMNS, BenchSettings, Cell, plan_cells, synthetic_batch
 from recbole_hydra.checks import ConfigError, check_model_config
 from recbole_hydra.cli import main
 from recbole_hydra.config import build_config
@@ -44,7 +36,7 @@ def test_bench_writes_csv_png_and_tables(workdir, capsys):
     full = [(r["model"], r["mode"], int(r["seq_len"])) for r in rows if r["variant"] == "full"]
     assert full == [("HydraRec", "causal", 8), ("HydraRec", "bidirectional", 8), ("SASRec", "causal", 8),
                     ("HydraRec", "causal", 16), ("HydraRec", "bidirectional", 16), ("SASRec", "causal", 16)]
-    assert {r["variant"] for r in rows} == {"full", "no_mix", "no_layers"}
+    assert {r["variant"] for r in rows} == {"full", "all_positions", "no_mix", "no_layers"}
     for row in rows:
         assert row["status"] == "ok", row
         assert int(row["batch_size"]) == 256 // int(row["seq_len"])
@@ -75,12 +67,12 @@ def test_failures_become_rows_not_crashes(monkeypatch):
     def out_of_memory(*args):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr("recbole_hydra.benchmark.measure_cell", out_of_memory)
+    monkeypatch.setattr("recbole_hydra.benchmark.measure_cell", out_of_memory)  # in-process: patched
     row = run_cell(cell, settings)
     assert row["status"] == "oom" and "can't allocate" in row["note"]
     assert row["train_ms"] is None
 
-    result, failure = run_worker({"kind": "cell"}, settings, timeout_s=0.01)
+    result, failure = run_worker("cell", settings, timeout_s=0.01, cell=cell)
     assert result is None and failure[0] == "timeout"
 
 
@@ -100,12 +92,13 @@ def test_ratios_are_to_sasrec_at_the_same_length():
 
     rows = [row("HydraRec", 50, 40.0), row("SASRec", 50, 80.0), row("HydraRec", 200, 10.0),
             row("SASRec", 200, None, status="timeout"), row("HydraRec", 50, 30.0, "no_mix"),
-            row("HydraRec", 50, 20.0, "no_layers")]
+            row("HydraRec", 50, 20.0, "no_layers"), row("HydraRec", 50, 60.0, "all_positions")]
     table = main_table(rows).splitlines()
     assert "| 0.50 " in table[2]  # HydraRec at N=50: 40 / 80
     assert "timeout" in table[5] and "0.50" not in table[4]  # no reference at N=200, no ratio
     parts = parts_table(rows)
-    assert "0.38" in parts and "25%" in parts  # no-mix floor 30 / 80; mixing share (40 - 30) / 40
+    # all positions 60 / 80, no-mix floor 30 / 80, mixing share (40 - 30) / 40
+    assert "| 0.75 " in parts and "| 0.38 " in parts and "25%" in parts
 
 
 # ----- compile option ------------------------------------------------------------------------
