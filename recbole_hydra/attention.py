@@ -10,9 +10,13 @@ Pure torch on purpose: this module knows nothing of RecBole.
 Shapes: B batch, N sequence length, D hidden size.
 """
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 # φ(0) must be 0, not NaN: F.normalize divides by max(‖x‖, eps).
 _NORM_EPS = 1e-6
@@ -23,14 +27,11 @@ def cosine_feature_map(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, p=2.0, dim=-1, eps=_NORM_EPS)
 
 
-def hydra_mix(
+def hydra_mix_reference(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, causal: bool
 ) -> torch.Tensor:
-    """The mixing step alone: φ(q_t) ⊙ Σ_s φ(k_s) ⊙ v_s, over real s (≤ t if causal).
-
-    q, k, v: (B, N, D); mask: (B, N) bool, True at real items. Returns (B, N, D).
-    Padded positions contribute nothing; their own outputs are defined but meaningless.
-    """
+    """The mixing step written plainly, differentiated by autograd: the definition `hydra_mix`
+    must match, and the source `torch.compile` fuses. Same arguments and result as `hydra_mix`."""
     kv = cosine_feature_map(k) * v  # (B, N, D)
     kv = kv * mask.unsqueeze(-1).to(kv.dtype)  # padding adds nothing to any sum
     if causal:
@@ -42,6 +43,141 @@ def hydra_mix(
     return cosine_feature_map(q) * summary  # (B, N, D)
 
 
+def _inverse_norm(x: torch.Tensor) -> tuple:
+    """(1 / max(‖x‖, eps), ‖x‖ ≥ eps) over the last dim, both (..., 1): φ(x) = x · first."""
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return norm.clamp_min(_NORM_EPS).reciprocal_(), norm >= _NORM_EPS
+
+
+def _normalize_backward(grad: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, unclamped: torch.Tensor):
+    """Gradient through y = x · scale with scale = 1/‖x‖ (unclamped rows) or a constant (clamped rows).
+
+    d/dx (x/‖x‖)ᵀ g = scale·g − scale³ (x·g) x. `grad` (…, D) is overwritten and returned.
+    """
+    dot = (x * grad).sum(dim=-1, keepdim=True)  # (…, 1)
+    coef = scale.pow(3).mul_(dot).mul_(unclamped).neg_()  # (…, 1); 0 where ‖x‖ was clamped
+    return grad.mul_(scale).addcmul_(x, coef)
+
+
+class _HydraMix(torch.autograd.Function):
+    """`hydra_mix_reference` with a hand-written backward.
+
+    Autograd's version of the formula makes ~3× more passes over (B, N, D) tensors (F.normalize's
+    backward, the flip-cumsum-flip of cumsum's backward, temporaries) and that is most of the
+    attention's cost on CPU. Here: ~7 passes forward, ~17 backward, all in ≥fp32, and only
+    q, k, v (views of the qkv projection, alive anyway) plus the running sum are kept.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, causal):
+        q_dtype, k_dtype, v_dtype = q.dtype, k.dtype, v.dtype
+        compute = torch.promote_types(q.dtype, torch.float32)  # bf16/fp16 in, fp32 math
+        q, k, v = q.to(compute), k.to(compute), v.to(compute)
+        inv_q, unclamped_q = _inverse_norm(q)  # (B, N, 1)
+        inv_k, unclamped_k = _inverse_norm(k)  # (B, N, 1)
+        scale_k = inv_k * mask.unsqueeze(-1)  # (B, N, 1): padding contributes nothing
+        kv = (k * scale_k).mul_(v)  # (B, N, D): φ(k_s) ⊙ v_s over real s
+        summary = kv.cumsum_(dim=1) if causal else kv.sum(dim=1, keepdim=True)  # (B, N|1, D)
+        out = (q * inv_q).mul_(summary)  # (B, N, D)
+        ctx.causal = causal
+        ctx.in_dtypes = (q_dtype, k_dtype, v_dtype)
+        ctx.save_for_backward(q, k, v, summary, inv_q, unclamped_q, scale_k, unclamped_k)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        q, k, v, summary, inv_q, unclamped_q, scale_k, unclamped_k = ctx.saved_tensors
+        grad_out = grad_out.to(q.dtype)
+        # out = φ(q) ⊙ S  →  dφ(q) = g ⊙ S,  dS = g ⊙ φ(q)
+        grad_q = _normalize_backward(grad_out * summary, q, inv_q, unclamped_q)
+        grad_summary = (grad_out * q).mul_(inv_q)  # (B, N, D)
+        if ctx.causal:
+            # S_t = Σ_{s≤t} kv_s  →  dkv_s = Σ_{t≥s} dS_t = total − (prefix sum up to s−1)
+            total = grad_summary.sum(dim=1, keepdim=True)  # (B, 1, D)
+            prefix = grad_summary.cumsum_(dim=1)  # (B, N, D), in place
+            grad_kv = torch.empty_like(prefix)
+            grad_kv[:, :1] = total
+            torch.sub(total, prefix[:, :-1], out=grad_kv[:, 1:])
+        else:
+            grad_kv = grad_summary.sum(dim=1, keepdim=True)  # (B, 1, D), S is one sum
+        # kv = (k · scale_k) ⊙ v
+        grad_v = (grad_kv * k).mul_(scale_k)
+        grad_kv_scaled = grad_kv.mul_(v) if ctx.causal else grad_kv * v  # (B, N, D); reuse the buffer
+        grad_k = _normalize_backward(grad_kv_scaled, k, scale_k, unclamped_k)
+        q_dtype, k_dtype, v_dtype = ctx.in_dtypes
+        return grad_q.to(q_dtype), grad_k.to(k_dtype), grad_v.to(v_dtype), None, None
+
+
+def hydra_mix(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, causal: bool
+) -> torch.Tensor:
+    """The mixing step alone: φ(q_t) ⊙ Σ_s φ(k_s) ⊙ v_s, over real s (≤ t if causal).
+
+    q, k, v: (B, N, D); mask: (B, N) bool, True at real items. Returns (B, N, D), in q's dtype.
+    Padded positions contribute nothing; their own outputs are defined but meaningless.
+    Bidirectional only: q may hold just M of the positions, (B, M, D) → (B, M, D).
+    Sums and norms run in at least fp32, so bf16/fp16 inputs stay finite over long histories.
+    """
+    return _HydraMix.apply(q, k, v, mask, causal).to(q.dtype)
+
+
+class CompiledOrEager:
+    """`torch.compile(source)`, or `fallback` where compiling is impossible.
+
+    torch.compile needs a working compiler toolchain (a C++ compiler on CPU, Triton on GPU) and a
+    supported Python; where one is missing it fails either when created or on the first call. Then
+    we log one warning and run `fallback` (same maths, eager) from there on. A genuine error in the
+    inputs is not hidden: the eager call raises it again.
+    """
+
+    def __init__(self, source, fallback):
+        self.fallback = fallback
+        self.compiled = None
+        try:
+            self.compiled = torch.compile(source)
+        except Exception as error:  # e.g. "torch.compile is not supported on Python 3.x"
+            self._give_up(error)
+
+    def _give_up(self, error):
+        logger.warning(
+            "torch.compile is unavailable here (%s: %s); Hydra attention runs eagerly instead.",
+            type(error).__name__,
+            str(error).strip().splitlines()[0] if str(error).strip() else "",
+        )
+        self.compiled = None
+
+    @property
+    def active(self) -> bool:
+        """True while calls go through the compiled function."""
+        return self.compiled is not None
+
+    def __call__(self, *args):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # compiler missing or broken: see the class docstring
+                self._give_up(error)
+        return self.fallback(*args)
+
+
+_compiled_mix = None
+
+
+def compiled_hydra_mix() -> CompiledOrEager:
+    """One shared compiled mixing step: every layer reuses its compiled graphs and its fallback."""
+    global _compiled_mix
+    if _compiled_mix is None:
+        # Inductor fuses the plain formula (norms, products, running sum) into a few kernels.
+        _compiled_mix = CompiledOrEager(hydra_mix_reference, fallback=hydra_mix)
+    return _compiled_mix
+
+
+def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
 class HydraAttention(nn.Module):
     """Hydra self-attention layer (projections + mixing + output projection).
 
@@ -49,9 +185,11 @@ class HydraAttention(nn.Module):
         hidden_size: D, the feature size of input and output.
         causal: if True, position t sees real positions s ≤ t; else all real positions.
         dropout: dropout on the mixed features, before the output projection.
+        compile: fuse the mixing step with `torch.compile` (falls back to eager with a warning
+            where no compiler is available).
     """
 
-    def __init__(self, hidden_size: int, causal: bool, dropout: float = 0.0):
+    def __init__(self, hidden_size: int, causal: bool, dropout: float = 0.0, compile: bool = False):
         super().__init__()
         if hidden_size <= 0:
             raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
@@ -59,15 +197,33 @@ class HydraAttention(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.hidden_size = hidden_size
         self.causal = causal
+        self.compile = compile
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)  # one matmul for q, k and v
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, hidden_size)  # W_o
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, D); mask: (B, N) bool, True where a real item stands. Returns (B, N, D)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, index: torch.Tensor = None) -> torch.Tensor:
+        """x: (B, N, D); mask: (B, N) bool, True where a real item stands. Returns (B, N, D).
+
+        With `index` (B, M), only the outputs at those positions are computed, (B, M, D): every
+        position still contributes its key and value, but mixing and W_o run M times, not N.
+        Causal mode takes one position per row (M = 1).
+        """
         q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
-        mixed = hydra_mix(q, k, v, mask, self.causal)  # (B, N, D)
+        mixed = self.mix(q, k, v, mask, index)  # (B, N or M, D)
         return self.out(self.dropout(mixed))
 
+    def mix(self, q, k, v, mask, index=None):
+        """The mixing step alone, (B, N, D) × 3 → (B, N or M, D); a method so a benchmark can remove it."""
+        mix = compiled_hydra_mix() if self.compile else hydra_mix
+        if index is None:
+            return mix(q, k, v, mask, self.causal)
+        if self.causal:
+            if index.size(1) != 1:
+                raise ValueError(f"causal attention at chosen positions takes one per row, got {index.size(1)}")
+            # Position t sees the real s ≤ t: its causal output is one sum over exactly those.
+            mask = mask & (torch.arange(mask.size(1), device=mask.device) <= index)  # (B, N)
+        return mix(gather_positions(q, index), k, v, mask, False)  # (B, M, D)
+
     def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}, causal={self.causal}"
+        return f"hidden_size={self.hidden_size}, causal={self.causal}, compile={self.compile}"

@@ -77,6 +77,8 @@ def check_model_config(config):
         "initializer_range": positive_float(config, "initializer_range"),
         "loss_type": one_of(config, "loss_type", LOSS_TYPES),
         "bidirectional": boolean(config, "bidirectional"),
+        # Absent from configs saved before the key existed: those ran eagerly.
+        "compile": False if config["compile"] is None else boolean(config, "compile"),
         "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
     }
     if hp["bidirectional"]:

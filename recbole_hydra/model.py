@@ -15,23 +15,26 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.layers import FeedForward
 from recbole.model.loss import BPRLoss
 
-from recbole_hydra.attention import HydraAttention
+from recbole_hydra.attention import HydraAttention, gather_positions
 from recbole_hydra.checks import check_model_config
 
 
 class HydraLayer(nn.Module):
     """Post-LN transformer layer, as RecBole's TransformerLayer, with Hydra attention."""
 
-    def __init__(self, hidden_size, inner_size, causal, hidden_dropout, attn_dropout, hidden_act, eps):
+    def __init__(self, hidden_size, inner_size, causal, hidden_dropout, attn_dropout, hidden_act, eps, compile=False):
         super().__init__()
-        self.attention = HydraAttention(hidden_size, causal=causal, dropout=attn_dropout)
+        self.attention = HydraAttention(hidden_size, causal=causal, dropout=attn_dropout, compile=compile)
         self.attention_dropout = nn.Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
         self.feed_forward = FeedForward(hidden_size, inner_size, hidden_dropout, hidden_act, eps)
 
-    def forward(self, x, mask):  # x: (B, N, D), mask: (B, N) bool
-        x = self.attention_norm(x + self.attention_dropout(self.attention(x, mask)))
+    def forward(self, x, mask, index=None):
+        """x: (B, N, D), mask: (B, N) bool → (B, N, D); or (B, M, D) at positions `index` (B, M) only."""
+        attended = self.attention(x, mask, index)  # (B, N or M, D)
+        residual = x if index is None else gather_positions(x, index)
+        x = self.attention_norm(residual + self.attention_dropout(attended))
         return self.feed_forward(x)
 
 
@@ -62,6 +65,7 @@ class HydraRec(SequentialRecommender):
                 attn_dropout=hp["attn_dropout_prob"],
                 hidden_act=hp["hidden_act"],
                 eps=hp["layer_norm_eps"],
+                compile=hp["compile"],
             )
             for _ in range(hp["n_layers"])
         )
@@ -97,14 +101,22 @@ class HydraRec(SequentialRecommender):
 
     # ----- encoder -----------------------------------------------------------------
 
-    def encode(self, item_seq):
-        """item_seq: (B, N) item ids, 0 = padding on the right. Returns (B, N, D)."""
+    def encode(self, item_seq, index=None):
+        """item_seq: (B, N) item ids, 0 = padding on the right. Returns (B, N, D).
+
+        With `index` (B, M), returns only those positions, (B, M, D), and the last layer computes
+        nothing else: the losses and the scores read one position per sequence (M masked ones in
+        Cloze training), so the last layer's output projection, norms and feed-forward at the
+        other N − M positions would be thrown away. Earlier layers run everywhere (every position's
+        key and value feed the last layer).
+        """
         positions = torch.arange(item_seq.size(1), device=item_seq.device)  # (N,)
         x = self.item_embedding(item_seq) + self.position_embedding(positions)  # (B, N, D)
         x = self.dropout(self.LayerNorm(x))
         mask = item_seq != 0  # (B, N)
-        for layer in self.layers:
-            x = layer(x, mask)
+        last = len(self.layers) - 1
+        for depth, layer in enumerate(self.layers):
+            x = layer(x, mask, index if depth == last else None)  # (B, N, D); (B, M, D) after the last
         if self.bidirectional:
             x = self.output_head(x)
         return x
@@ -127,7 +139,7 @@ class HydraRec(SequentialRecommender):
             item_seq, target_index = self.append_mask_token(item_seq, item_seq_len)
         else:
             target_index = item_seq_len - 1
-        return self.gather_indexes(self.encode(item_seq), target_index)
+        return self.encode(item_seq, target_index.unsqueeze(1)).squeeze(1)  # (B, D)
 
     # ----- scoring -----------------------------------------------------------------
 
@@ -159,13 +171,11 @@ class HydraRec(SequentialRecommender):
         masked_seq = interaction[self.MASK_ITEM_SEQ]  # (B, N)
         masked_index = interaction[self.MASK_INDEX]  # (B, M), left-padded with 0
         pos_items = interaction[self.POS_ITEMS]  # (B, M), 0 where no mask
-        output = self.encode(masked_seq)  # (B, N, D)
-        index = masked_index.unsqueeze(-1).expand(-1, -1, output.size(-1))
-        masked_output = output.gather(1, index)  # (B, M, D)
+        masked_output = self.encode(masked_seq, masked_index)  # (B, M, D)
         # Real targets are the non-zero items (RecBole's `index > 0` would skip a mask at position 0).
         real = pos_items > 0  # (B, M)
         if not real.any():  # a batch where the transform masked nothing
-            return output.sum() * 0.0
+            return masked_output.sum() * 0.0  # zero, still attached to the graph
         masked_output, pos_items = masked_output[real], pos_items[real]  # (R, D), (R,)
         if self.loss_type == "BPR":
             neg_items = interaction[self.NEG_ITEMS][real]

@@ -1,6 +1,6 @@
 """Everything that ties recbole-hydra to RecBole 1.2.x internals. Touch this file when RecBole changes.
 
-`install()` (run once by `import recbole_hydra`) does three things:
+`install()` (run once by `import recbole_hydra`) does three things, and undoes a fourth (4.):
 
 1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
    We publish our model module under the sequential name, so every RecBole entry point
@@ -17,6 +17,8 @@
    file its caller named, and nothing else: every other `torch.load` keeps torch's default.
    Saving is made atomic (a kill mid-write keeps the previous checkpoint), and resuming from a
    last-epoch checkpoint (`X-last.pth`) keeps saving the best model to its own file `X.pth`.
+4. Anomaly mode. Importing RecBole's sequential models switches on torch's anomaly detection
+   for the whole process (a debugging aid that slows every backward pass); we switch it back.
 """
 
 import contextlib
@@ -245,6 +247,27 @@ def _patch_checkpoint_loading():
     recbole.quick_start.load_data_and_model = load_data_and_model
 
 
+# ----- 4. torch's anomaly mode ----------------------------------------------------------
+
+_SETS_ANOMALY_MODE = "recbole.model.sequential_recommender.sine"
+
+
+def _keep_torch_anomaly_mode():
+    """Import RecBole's sequential models without letting them switch on anomaly detection.
+
+    RecBole 1.2.1's sine.py runs `torch.autograd.set_detect_anomaly(True)` at import, and every
+    lookup of a sequential model imports it: from then on every backward pass in the process
+    checks each gradient for NaN and every op records a stack trace, which slows training of
+    every model. Anomaly detection is a debugging switch; keep whatever the process had.
+    """
+    import torch
+
+    # Already imported by someone else: RecBole has set it, and the process's choice is lost.
+    before = False if _SETS_ANOMALY_MODE in sys.modules else torch.is_anomaly_enabled()
+    importlib.import_module(_RECBOLE_SEQUENTIAL)
+    torch.autograd.set_detect_anomaly(before)
+
+
 _installed = False
 
 
@@ -253,6 +276,7 @@ def install():
     global _installed
     if _installed:
         return
+    _keep_torch_anomaly_mode()
     _register_models()
     Config._load_internal_config_dict = _load_internal_config_dict
     _patch_checkpoint_loading()

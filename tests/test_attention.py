@@ -91,3 +91,24 @@ def test_constructor_rejects_bad_arguments():
         HydraAttention(0, causal=True)
     with pytest.raises(ValueError, match="dropout"):
         HydraAttention(8, causal=True, dropout=1.0)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_hand_written_backward_matches_autograd_of_the_formula(causal):
+    """hydra_mix's own backward against autograd through hydra_mix_reference, padding and zeros included."""
+    from recbole_hydra.attention import hydra_mix, hydra_mix_reference
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(B, N, D, dtype=torch.float64) for _ in range(3))
+    q[0, 1] = 0.0  # φ(0) = 0 on the clamped branch of the norm
+    k[1, 2] = 0.0
+    mask = right_padded_mask([7, 4, 1])
+    inputs = [t.requires_grad_() for t in (q, k, v)]
+    assert torch.autograd.gradcheck(lambda *qkv: hydra_mix(*qkv, mask, causal), inputs)
+    with torch.no_grad():  # below eps, φ is x / eps, not x / ‖x‖ (too close to the kink for gradcheck)
+        k[2, 0] *= 1e-9
+    grad_out = torch.randn(B, N, D, dtype=torch.float64)
+    ours = torch.autograd.grad(hydra_mix(*inputs, mask, causal), inputs, grad_out)
+    reference = torch.autograd.grad(hydra_mix_reference(*inputs, mask, causal), inputs, grad_out)
+    for got, expected in zip(ours, reference):
+        torch.testing.assert_close(got, expected)

@@ -71,3 +71,25 @@ def test_bpr_loss_trains(tiny_config):
         config_dict=dict(tiny_config, loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1}),
     )
     assert result["test_result"]["ndcg@10"] > 0
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_last_layer_at_chosen_positions_equals_everywhere_then_gather(tiny_config, bidirectional):
+    """encode(seq, index) computes the last layer only at `index`; the result must not change."""
+    from recbole.data import create_dataset
+    from recbole.data.transform import construct_transform
+    from recbole.utils import get_model
+
+    from recbole_hydra.attention import gather_positions
+    from recbole_hydra.config import build_config
+
+    config = build_config("HydraRec", "ml-100k", overrides=dict(tiny_config, n_layers=2, bidirectional=bidirectional))
+    dataset = create_dataset(config)
+    construct_transform(config)  # names the mask fields the bidirectional model reads
+    model = get_model("HydraRec")(config, dataset).double().eval()
+    torch.manual_seed(0)
+    n = config["MAX_ITEM_LIST_LENGTH"]
+    lengths = torch.tensor([n, 5, 1, 7])
+    seq = torch.randint(1, 100, (4, n)) * (torch.arange(n) < lengths.unsqueeze(1))  # right padding
+    index = torch.randint(0, n, (4, 3)) if bidirectional else (lengths - 1).unsqueeze(1)
+    torch.testing.assert_close(model.encode(seq, index), gather_positions(model.encode(seq), index))
