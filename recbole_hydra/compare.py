@@ -6,13 +6,11 @@ earlier peak; a crash (or the OOM killer) then takes down one run, not the compa
 Every finished run is written to DIR/comparison.csv at once, so a rerun skips it.
 """
 
-import csv
 import dataclasses
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +22,7 @@ from recbole.utils import ModelType, get_model
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.config import build_config, read_config_files
-from recbole_hydra.results import summary_table
+from recbole_hydra.results import read_rows, summary_table, write_atomic, write_rows
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
 # leave-one-out by time, full ranking; model selection on validation, never on test.
@@ -142,12 +140,12 @@ def plan(models, dataset, seeds, common):
 # ----- one run, in its own process --------------------------------------------------------
 
 
-def _plain(value):
+def plain(value):
     """A config value as plain yaml data (RecBole keeps enums, devices and numpy scalars)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if hasattr(value, "item") and callable(value.item):
@@ -169,7 +167,7 @@ def _run_entry(model, dataset, settings, threads, workdir):
         torch.set_num_threads(threads)
     os.chdir(workdir)
     config = build_config(model, dataset, overrides=settings)
-    resolved = {key: _plain(value) for key, value in config.final_config_dict.items()}
+    resolved = {key: plain(value) for key, value in config.final_config_dict.items()}
     result = train_and_test(config)
     return dataclasses.asdict(result), resolved, str(config["device"])
 
@@ -184,42 +182,8 @@ def run_in_subprocess(entry, dataset, threads, workdir):
 # ----- rows and files ---------------------------------------------------------------------
 
 
-def read_rows(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def write_atomic(path, text):
-    """Write via a temporary file in the same folder and os.replace: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def write_rows(path, rows):
-    """All rows to CSV (columns: fixed ones first, metrics in first-seen order), atomically."""
-    seen = []
-    for row in rows:
-        seen += [key for key in row if key not in seen]
-    fixed = set(FIRST_COLUMNS + COST_COLUMNS + LAST_COLUMNS)
-    metrics = [key for key in seen if key not in fixed]
-    columns = FIRST_COLUMNS + metrics + COST_COLUMNS + LAST_COLUMNS
-    columns += [key for key in seen if key not in columns]
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+def write_comparison(path, rows):
+    write_rows(path, rows, first=FIRST_COLUMNS, last=COST_COLUMNS + LAST_COLUMNS)
 
 
 def upsert(rows, row):
@@ -273,7 +237,7 @@ def write_entry_config(entry, dataset, output_dir):
         f"#   python run_hydrarec.py train --model {entry.model} --dataset {dataset} --config_files {path}\n"
         f"# {entry.name}.resolved.yaml beside it holds every key RecBole resolved.\n"
     )
-    write_atomic(path, header + yaml.safe_dump(_plain(entry.settings), sort_keys=True))
+    write_atomic(path, header + yaml.safe_dump(plain(entry.settings), sort_keys=True))
     return path
 
 
@@ -329,7 +293,7 @@ def settings_section(common, seeds, threads, command):
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
     lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}.",
              "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
-    lines += [f"- `{key}`: `{json.dumps(_plain(value))}`" for key, value in sorted(shown.items())]
+    lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
     lines += ["", "Command:", "", f"    {command}", ""]
     return "\n".join(lines)
 
@@ -371,7 +335,7 @@ def plot(rows, path, metric):
 # ----- the whole comparison ------------------------------------------------------------------
 
 
-def _elapsed(seconds):
+def format_elapsed(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -412,7 +376,7 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     start = time.monotonic()
     for index, entry in enumerate(pending, 1):
         print(f"\n[{index}/{len(pending)}] {entry.model} ({entry.mode}) seed {entry.seed} "
-              f"- elapsed {_elapsed(time.monotonic() - start)}", flush=True)
+              f"- elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
             result, resolved, device = runner(entry, dataset, threads, output_dir)
@@ -428,9 +392,9 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
             row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
             print(f"[{index}/{len(pending)}] {entry.name} FAILED: {row['error']}", file=sys.stderr, flush=True)
         rows = upsert(read_rows(csv_path), row)
-        write_rows(csv_path, rows)
+        write_comparison(csv_path, rows)
         write_reports(rows, output_dir, dataset, settings_text, metric)
 
     text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric)
-    print(f"\ncompare: finished in {_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
+    print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
     return text

@@ -1,4 +1,9 @@
-"""Result rows into tables: the one place that formats what runs produce."""
+"""Result rows into tables: the one place that formats what runs produce (markdown and CSV)."""
+
+import csv
+import io
+import os
+import tempfile
 
 
 def format_table(rows, columns, float_digits=4):
@@ -102,3 +107,37 @@ def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(),
         out_rows.append(out)
     columns = list(keys) + ["runs"] + value_columns + [f"{ratio_columns[column]} vs {label}" for column in ratios]
     return format_table(out_rows, columns)
+
+
+def read_rows(path):
+    """The rows of a CSV file as dicts of strings; [] when the file does not exist yet."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_atomic(path, text):
+    """Write via a temporary file in the same folder and os.replace: never a half-written file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_rows(path, rows, first=(), last=()):
+    """All `rows` to a CSV file, atomically: `first` columns, the others in first-seen order, `last`."""
+    seen = []
+    for row in rows:
+        seen += [key for key in row if key not in seen]
+    middle = [key for key in seen if key not in set(first) | set(last)]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(first) + middle + list(last), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue())

@@ -2,7 +2,6 @@
 
 import argparse
 import shlex
-import sys
 
 from recbole_hydra.checks import positive_int
 from recbole_hydra.config import parse_overrides
@@ -36,7 +35,7 @@ def run(argv):
     positive_int(options, "--seeds")
     positive_int(options, "--threads")
     config_files = [path for entry in args.config_files for path in entry.split()]
-    command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv if argv is not None else sys.argv[1:]))
+    command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
     table = compare(
         args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
         overrides=parse_overrides(rest), threads=args.threads, redo=args.redo, command=command,
