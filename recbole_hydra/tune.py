@@ -169,8 +169,17 @@ def run_search(model, mode, settings, space, dataset, num_samples, max_epochs, o
             ),
         )
     grid = tuner.fit()
-    finished = grid.num_terminated + grid.num_errors
-    return grid, finished >= num_samples and finished == len(grid)
+    return grid, not interrupted(grid, num_samples)
+
+
+def interrupted(grid, num_samples):
+    """Whether Ctrl-C (or a lost driver) cut the search short.
+
+    Ray returns normally on Ctrl-C, marking the running trials terminated; but every trial that
+    really ended (its own return, ASHA's stop) has `done` in its last result, or an error.
+    """
+    ended = [result for result in grid if result.error is not None or (result.metrics or {}).get("done")]
+    return len(ended) < max(num_samples, len(grid))
 
 
 def best_trial(grid, bigger):
@@ -226,6 +235,19 @@ def summary_row(model, mode, grid, valid_metric, bigger, num_samples):
 
 
 # ----- the whole tuning run --------------------------------------------------------------------
+
+
+def worker_env():
+    """Local Ray workers import recbole_hydra from where this driver did (a checkout needs no install).
+
+    On a cluster (--address) every node needs recbole-hydra installed: a shipped source tree
+    would lack the properties/ folder beside it.
+    """
+    import recbole_hydra
+
+    source_root = os.path.dirname(os.path.dirname(os.path.abspath(recbole_hydra.__file__)))
+    paths = [source_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
 
 
 def _check_same_settings(path, recorded):
@@ -292,7 +314,7 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False)
+        ray.init(address=address, include_dashboard=False, runtime_env=worker_env() if address is None else None)
     available = ray.cluster_resources().get("CPU", 0)
     if address is None and cpus_per_trial > available:
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
