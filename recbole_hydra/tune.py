@@ -288,7 +288,7 @@ def _short(value):
 
 
 def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", config_files=(), overrides=None,
-                address=None, cpus_per_trial=1, space_dir=SEARCH_DIR, command=None, callbacks=None):
+                address=None, cpus_per_trial=1, num_cpus=None, space_dir=SEARCH_DIR, command=None, callbacks=None):
     """Search every (model, mode) in turn; returns (markdown summary, finished?)."""
     import ray
 
@@ -314,7 +314,9 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, runtime_env=worker_env() if address is None else None)
+        local = address is None
+        ray.init(address=address, num_cpus=num_cpus if local else None, include_dashboard=False,
+                 runtime_env=worker_env() if local else None)
     available = ray.cluster_resources().get("CPU", 0)
     if address is None and cpus_per_trial > available:
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")

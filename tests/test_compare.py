@@ -42,6 +42,7 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert main(["compare", "--models", "Pop", "--output", str(workdir / "unused")]) == 2
     assert "traditional model" in capsys.readouterr().err
     assert main(["compare", "--seeds", "0"]) == 2
+    assert main(["compare", "--threads", "0"]) == 2
     assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
     assert not (workdir / "unused").exists()
 

@@ -55,6 +55,15 @@ def test_bad_space_entries_name_file_and_key(tmp_path, line, message):
     assert path in str(error.value)
 
 
+def test_cli_rejects_bad_budgets(workdir, capsys):
+    from recbole_hydra.cli import main
+
+    assert main(["tune", "--num-samples", "0"]) == 2
+    assert main(["tune", "--num-cpus", "0"]) == 2
+    assert "--num-cpus" in capsys.readouterr().err
+    assert not ray.is_initialized()
+
+
 def test_unknown_space_key_fails_before_ray_starts(tmp_path, workdir):
     _write(tmp_path, "SASRec.yaml", "hiden_size: {choice: [16]}\n")
     with pytest.raises(ConfigError, match="hiden_size"):

@@ -31,9 +31,10 @@ def run(argv):
     from recbole_hydra.compare import compare
 
     args, rest = parser().parse_known_args(argv)
-    options = {"--seeds": args.seeds, "--threads": args.threads or 1}
-    positive_int(options, "--seeds")
-    positive_int(options, "--threads")
+    options = {"--seeds": args.seeds, "--threads": args.threads}
+    for option, value in options.items():
+        if value is not None:
+            positive_int(options, option)
     config_files = [path for entry in args.config_files for path in entry.split()]
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
     table = compare(

@@ -26,6 +26,9 @@ def parser():
     p.add_argument("--address", default=None,
                    help="Ray cluster to use: 'auto', 'ray://host:10001', ... (default: a local Ray instance)")
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (default 1)")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs the local Ray instance may use (default: all); trials run side by side "
+                   "as long as they fit")
     p.add_argument("--spaces", default=None, help="folder of <Model>.yaml search spaces (default properties/search)")
     p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every trial")
     return p
@@ -34,9 +37,10 @@ def parser():
 def run(argv):
     args, rest = parser().parse_known_args(argv)
     options = {"--num-samples": args.num_samples, "--max-epochs": args.max_epochs,
-               "--cpus-per-trial": args.cpus_per_trial}
-    for option in options:
-        positive_int(options, option)
+               "--cpus-per-trial": args.cpus_per_trial, "--num-cpus": args.num_cpus}
+    for option, value in options.items():
+        if value is not None:
+            positive_int(options, option)
     try:
         import ray.tune  # noqa: F401
     except ImportError:
@@ -48,7 +52,7 @@ def run(argv):
     table, finished = tune_models(
         args.models, args.dataset, args.num_samples, args.max_epochs, output_dir=args.output,
         config_files=config_files, overrides=parse_overrides(rest), address=args.address,
-        cpus_per_trial=args.cpus_per_trial, space_dir=args.spaces or SEARCH_DIR, command=command,
+        cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, space_dir=args.spaces or SEARCH_DIR, command=command,
     )
     print("\n" + table)
     if not finished:
