@@ -97,6 +97,14 @@ def model_modes(spec):
     return [(name, NATURE.get(name, "-"), {})]
 
 
+def expand_models(specs):
+    """[(model, mode, extra settings)] for the --models list; each (model, mode) once."""
+    variants = [variant for spec in specs for variant in model_modes(spec)]
+    if len({(model, mode) for model, mode, _ in variants}) < len(variants):
+        raise ConfigError(f"--models lists a model twice: {list(specs)}")
+    return variants
+
+
 def common_settings(config_files, overrides, output_dir):
     """Protocol < the user's files < the user's --key=value, with paths made absolute.
 
@@ -120,9 +128,7 @@ def plan(models, dataset, seeds, common):
     first_seed = common.get("seed", 2020)
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
-    variants = [variant for spec in models for variant in model_modes(spec)]
-    if len({(model, mode) for model, mode, _ in variants}) < len(variants):
-        raise ConfigError(f"--models lists a model twice: {models}")
+    variants = expand_models(models)
     for model, mode, extra in variants:
         config = build_config(model, dataset, overrides={**common, **extra})
         if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):

@@ -12,6 +12,7 @@ Layout of the output folder DIR:
     tuning_summary.csv, tuning_summary.md, command.txt
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ import time
 
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
-from recbole_hydra.compare import PROTOCOL, format_elapsed, plain, model_modes
+from recbole_hydra.compare import PROTOCOL, expand_models, format_elapsed, plain
 from recbole_hydra.config import build_config, read_config_files
 from recbole_hydra.results import format_table, read_rows, write_atomic, write_rows
 
@@ -211,7 +212,7 @@ def evaluate_on_test(checkpoint_file):
     return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
 
 
-def summary_row(model, mode, grid, valid_metric, bigger, num_samples):
+def summary_row(model, mode, grid, valid_metric, bigger):
     row = {"model": model, "mode": mode, "trials": len(grid), "failed_trials": grid.num_errors,
            "experiment": grid.experiment_path}
     found = best_trial(grid, bigger)
@@ -237,6 +238,19 @@ def summary_row(model, mode, grid, valid_metric, bigger, num_samples):
 # ----- the whole tuning run --------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class Search:
+    """One model in one mode: its trial settings, space, metric direction and recorded settings."""
+
+    model: str
+    mode: str
+    settings: dict
+    space: dict
+    bigger: bool
+    settings_file: str
+    recorded: dict
+
+
 def worker_env():
     """Local Ray workers import recbole_hydra from where this driver did (a checkout needs no install).
 
@@ -252,16 +266,20 @@ def worker_env():
 
 def _check_same_settings(path, recorded):
     """A resumed search must be the same search; say which setting differs otherwise."""
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            before = json.load(f)
-        changed = sorted(k for k in set(before) | set(recorded) if before.get(k) != recorded.get(k))
-        if changed:
-            raise ConfigError(
-                f"{path} records a search with other {', '.join(changed)}; rerun it unchanged to resume, "
-                "or use another --output"
-            )
-    else:
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        before = json.load(f)
+    changed = sorted(k for k in set(before) | set(recorded) if before.get(k) != recorded.get(k))
+    if changed:
+        raise ConfigError(
+            f"{path} records a search with other {', '.join(changed)}; rerun it unchanged to resume, "
+            "or use another --output"
+        )
+
+
+def _record_settings(path, recorded):
+    if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomic(path, json.dumps(recorded, indent=2, sort_keys=True))
 
@@ -297,17 +315,23 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
     common["data_path"] = os.path.abspath(common.get("data_path", "dataset/"))  # workers run elsewhere
     common.setdefault("state", "WARNING")  # RecBole's INFO lines from every worker drown Ray's progress
     seed = common.get("seed", 2020)
-    plans = []
-    for spec in models:
-        for model, mode, extra in model_modes(spec):
-            settings = _search_settings(common, extra, max_epochs)
-            config = build_config(model, dataset, overrides=settings)  # bad keys fail before Ray starts
-            path = space_file(model, space_dir)
-            space = read_space(path, mode)
-            unknown = [key for key in space if key not in config.final_config_dict]
-            if unknown:
-                raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
-            plans.append((model, mode, settings, space, bool(config["valid_metric_bigger"])))
+    searches = []
+    for model, mode, extra in expand_models(models):  # every error before Ray starts
+        settings = _search_settings(common, extra, max_epochs)
+        config = build_config(model, dataset, overrides=settings)
+        path = space_file(model, space_dir)
+        space = read_space(path, mode)
+        unknown = [key for key in space if key not in config.final_config_dict]
+        if unknown:
+            raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
+        search = Search(model, mode, settings, space, bool(config["valid_metric_bigger"]),
+                        os.path.join(output_dir, "ray_results", f"{model}-{mode}.json"),
+                        {"dataset": dataset, "num_samples": num_samples, "max_epochs": max_epochs,
+                         "settings": plain(settings), "space": plain(space), "seed": seed})
+        _check_same_settings(search.settings_file, search.recorded)
+        searches.append(search)
+    for search in searches:
+        _record_settings(search.settings_file, search.recorded)
     valid_metric = common["valid_metric"].lower()
 
     os.makedirs(output_dir, exist_ok=True)
@@ -322,24 +346,22 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
 
     csv_path = os.path.join(output_dir, "tuning_summary.csv")
-    rows = [row for row in read_rows(csv_path)]
+    rows = read_rows(csv_path)
     start, finished = time.monotonic(), True
-    for index, (model, mode, settings, space, bigger) in enumerate(plans, 1):
-        print(f"\n[{index}/{len(plans)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
-              f"searching {', '.join(space)} - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
-        recorded = {"dataset": dataset, "num_samples": num_samples, "max_epochs": max_epochs,
-                    "settings": plain(settings), "space": plain(space), "seed": seed}
-        _check_same_settings(os.path.join(output_dir, "ray_results", f"{model}-{mode}.json"), recorded)
-        grid, finished = run_search(model, mode, settings, space, dataset, num_samples, max_epochs,
+    for index, search in enumerate(searches, 1):
+        model, mode = search.model, search.mode
+        print(f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
+              f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
+        grid, finished = run_search(model, mode, search.settings, search.space, dataset, num_samples, max_epochs,
                                     output_dir, cpus_per_trial, seed, callbacks)
         if not finished:
             print(f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
                   file=sys.stderr, flush=True)
             break
-        row = summary_row(model, mode, grid, valid_metric, bigger, num_samples)
+        row = summary_row(model, mode, grid, valid_metric, search.bigger)
         rows = [r for r in rows if (r["model"], r["mode"]) != (model, mode)] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
-        print(f"[{index}/{len(plans)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
+        print(f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
               f"{row['trials']} trials failed", flush=True)
 
     rows = read_rows(csv_path)

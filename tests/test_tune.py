@@ -126,6 +126,8 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
     assert (hydra["mode"], hydra["trials"], hydra["failed_trials"]) == ("bidirectional", "2", "2")
     assert hydra["status"].startswith("failed")
     assert "| SASRec" in text and (output / "tuning_summary.md").read_text() == text
+    with pytest.raises(ConfigError, match="num_samples"):  # a different search in the same folder
+        tune_models(**dict(args, num_samples=3))
 
     # The trial that had finished before Ctrl-C was not run again; the interrupted one was.
     starts = [line.split()[1] for line in (tmp_path / "events.txt").read_text().splitlines()]
