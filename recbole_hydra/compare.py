@@ -85,8 +85,8 @@ def model_modes(spec):
         ) from None
     if model_class.type != ModelType.SEQUENTIAL:
         raise ConfigError(
-            f"--models: '{name}' is a {model_class.type.name.lower()} model; compare takes sequential "
-            "models (leave-one-out next-item protocol)"
+            f"--models: '{name}' is a {model_class.type.name.lower()} model; only sequential models "
+            "fit the leave-one-out next-item protocol"
         )
     if name in registry.PLUGIN_MODELS:
         if mode and mode not in HYDRAREC_MODES:
@@ -103,6 +103,12 @@ def expand_models(specs):
     if len({(model, mode) for model, mode, _ in variants}) < len(variants):
         raise ConfigError(f"--models lists a model twice: {list(specs)}")
     return variants
+
+
+def check_no_mode_setting(common):
+    """The mode is part of the model list: a shared --bidirectional would silently lose to it."""
+    if "bidirectional" in common:
+        raise ConfigError("--bidirectional applies to HydraRec only: list HydraRec:causal or HydraRec:bidirectional")
 
 
 def common_settings(config_files, overrides, output_dir):
@@ -123,8 +129,7 @@ def plan(models, dataset, seeds, common):
 
     Builds each model's config once, so a bad model name, key or value fails before anything runs.
     """
-    if "bidirectional" in common:
-        raise ConfigError("--bidirectional applies to HydraRec only: list HydraRec:causal or HydraRec:bidirectional")
+    check_no_mode_setting(common)
     first_seed = common.get("seed", 2020)
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
@@ -353,6 +358,34 @@ def write_reports(rows, output_dir, dataset, settings_text, metric):
     return text
 
 
+def _refuse_mixed_settings(rows, common, replaced, csv_path):
+    """Every finished row in the CSV must come from the settings of this command (one table, one protocol).
+
+    A row's settings are `common` plus what its model, mode and seed add, so each row can be checked,
+    also rows of models this command does not list. `replaced` rows (--redo) will be run again.
+    """
+    stale = []
+    for row in rows:
+        if row.get("status") != "ok" or (row["model"], row["mode"], row["seed"]) in replaced:
+            continue
+        extra = next((extra for model, mode, extra in _safe_modes(row["model"]) if mode == row["mode"]), None)
+        expected = Entry(row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])})
+        if extra is None or row.get("settings_hash") != expected.settings_hash:
+            stale.append(expected.name)
+    if stale:
+        raise ConfigError(
+            f"{csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
+            + (", or --redo to run them again" if not replaced else "")
+        )
+
+
+def _safe_modes(model):
+    try:
+        return model_modes(model)
+    except ConfigError:
+        return []
+
+
 def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
             threads=None, redo=False, command=None, runner=run_in_subprocess):
     """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown."""
@@ -362,14 +395,8 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_NAME)
     rows = read_rows(csv_path)
-    done = {(r["model"], r["mode"], r["seed"]): r for r in rows if r.get("status") == "ok"}
-    stale = [e for e in entries if e.key in done and done[e.key].get("settings_hash") != e.settings_hash]
-    if stale and not redo:
-        names = ", ".join(e.name for e in stale)
-        raise ConfigError(
-            f"{csv_path} holds results for {names} made with other settings; use another --output, "
-            "or --redo to replace them"
-        )
+    done = {(r["model"], r["mode"], r["seed"]) for r in rows if r.get("status") == "ok"}
+    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path)
     pending = [e for e in entries if redo or e.key not in done]
     command = command or " ".join(sys.argv)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:

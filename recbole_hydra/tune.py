@@ -20,7 +20,7 @@ import time
 
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
-from recbole_hydra.compare import PROTOCOL, expand_models, format_elapsed, plain
+from recbole_hydra.compare import PROTOCOL, check_no_mode_setting, expand_models, format_elapsed, plain
 from recbole_hydra.config import build_config, read_config_files
 from recbole_hydra.results import format_table, read_rows, write_atomic, write_rows
 
@@ -125,6 +125,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
 
 
 def _search_settings(common, extra, max_epochs):
+    check_no_mode_setting(common)
     for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
         if key in common:
             raise ConfigError(f"--{key} is set by tune {option}; drop --{key}={common[key]}")

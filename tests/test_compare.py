@@ -30,7 +30,7 @@ def test_models_expand_to_modes():
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("NoSuchRec", "unknown model 'NoSuchRec'"), ("sasrec", "unknown model"), ("BPR", "general model"),
+    [("NoSuchRec", "unknown model 'NoSuchRec'"), ("sasrec", "unknown model"), ("BPR", "general model; only sequential"),
      ("HydraRec:both", "mode 'both'"), ("SASRec:causal", "only HydraRec")],
 )
 def test_bad_model_names_fail_before_anything_runs(spec, message):
@@ -40,7 +40,7 @@ def test_bad_model_names_fail_before_anything_runs(spec, message):
 
 def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert main(["compare", "--models", "Pop", "--output", str(workdir / "unused")]) == 2
-    assert "traditional model" in capsys.readouterr().err
+    assert "'Pop' is a traditional model" in capsys.readouterr().err
     assert main(["compare", "--seeds", "0"]) == 2
     assert main(["compare", "--threads", "0"]) == 2
     assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
@@ -121,5 +121,8 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     compare(**dict(args, overrides=dict(overrides, epochs=2)), runner=_fake_runner(calls), redo=True)
     assert calls[1:] == ["SASRec-causal-2020", "HydraRec-bidirectional-2020"]
     assert len(read_rows(output / "comparison.csv")) == 2
+    # Fewer models, other settings: the rows of the unlisted model would mix two protocols.
+    with pytest.raises(ConfigError, match="HydraRec-bidirectional-2020"):
+        compare(**dict(args, models=["SASRec"], overrides=overrides), runner=_fake_runner(calls), redo=True)
     assert os.listdir(output).count("comparison.csv") == 1  # no temporary files left behind
     assert not [name for name in os.listdir(output) if name.startswith(".tmp")]

@@ -60,6 +60,7 @@ def test_cli_rejects_bad_budgets(workdir, capsys):
 
     assert main(["tune", "--num-samples", "0"]) == 2
     assert main(["tune", "--num-cpus", "0"]) == 2
+    assert main(["tune", "--models", "HydraRec", "--bidirectional=True"]) == 2
     assert "--num-cpus" in capsys.readouterr().err
     assert not ray.is_initialized()
 
