@@ -124,6 +124,19 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
 # ----- one search ----------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class Search:
+    """One model in one mode: its trial settings, space, metric direction and recorded settings."""
+
+    model: str
+    mode: str
+    settings: dict
+    space: dict
+    bigger: bool
+    settings_file: str
+    recorded: dict
+
+
 def _search_settings(common, extra, max_epochs):
     check_no_mode_setting(common)
     for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
@@ -132,18 +145,17 @@ def _search_settings(common, extra, max_epochs):
     return {**common, **extra, "epochs": max_epochs, "eval_step": 1}
 
 
-def run_search(model, mode, settings, space, dataset, num_samples, max_epochs, output_dir, cpus_per_trial,
-               seed, callbacks=None):
-    """Run (or resume) one model's search; returns Ray's ResultGrid and whether it finished."""
+def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks=None):
+    """Run (or resume) one Search; returns Ray's ResultGrid and whether it finished."""
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    name = f"{model}-{mode}"
+    name = f"{search.model}-{search.mode}"
     storage = os.path.join(output_dir, "ray_results")
     trainable = tune.with_resources(
         tune.with_parameters(
-            trial, model=model, dataset=dataset, settings=settings,
+            trial, model=search.model, dataset=dataset, settings=search.settings,
             checkpoint_root=os.path.join(output_dir, "checkpoints", name), threads=cpus_per_trial,
         ),
         {"cpu": cpus_per_trial},
@@ -153,13 +165,12 @@ def run_search(model, mode, settings, space, dataset, num_samples, max_epochs, o
         print(f"tune: resuming the search in {experiment}", flush=True)
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=False)
     else:
-        direction = "max" if build_config(model, dataset, overrides=settings)["valid_metric_bigger"] else "min"
         tuner = tune.Tuner(
             trainable,
-            param_space=ray_space(space),
+            param_space=ray_space(search.space),
             tune_config=tune.TuneConfig(
-                metric=METRIC, mode=direction, num_samples=num_samples,
-                # Per-epoch reports: a trial must beat the median of its rung to go on.
+                metric=METRIC, mode="max" if search.bigger else "min", num_samples=num_samples,
+                # Per-epoch reports: at each rung (1, 2, 4, ... epochs) only the better half goes on.
                 scheduler=ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1,
                                         reduction_factor=2),
                 search_alg=OptunaSearch(seed=seed),
@@ -237,19 +248,6 @@ def summary_row(model, mode, grid, valid_metric, bigger):
 
 
 # ----- the whole tuning run --------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Search:
-    """One model in one mode: its trial settings, space, metric direction and recorded settings."""
-
-    model: str
-    mode: str
-    settings: dict
-    space: dict
-    bigger: bool
-    settings_file: str
-    recorded: dict
 
 
 def worker_env():
@@ -353,8 +351,8 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         model, mode = search.model, search.mode
         print(f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
               f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
-        grid, finished = run_search(model, mode, search.settings, search.space, dataset, num_samples, max_epochs,
-                                    output_dir, cpus_per_trial, seed, callbacks)
+        grid, finished = run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed,
+                                    callbacks)
         if not finished:
             print(f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
                   file=sys.stderr, flush=True)
