@@ -66,6 +66,18 @@ def _check_config_files(config_files):
             raise ConfigError(f"config file {path} is not valid yaml: {error}") from None
 
 
+def read_config_files(config_files):
+    """The settings of yaml files merged into one dict (later files win), checked like build_config's.
+
+    For callers that store the exact settings of each run (compare, tune) and pass them as overrides.
+    """
+    _check_config_files(config_files)
+    merged = {}
+    for path in config_files:
+        merged.update(registry.load_yaml(path))
+    return merged
+
+
 def build_config(model, dataset, config_files=(), overrides=None):
     """A checked RecBole Config for `model` on `dataset`."""
     config_files = list(config_files or [])

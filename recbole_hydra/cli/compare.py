@@ -1,0 +1,45 @@
+"""`run_hydrarec.py compare`: several models and seeds, one protocol, one table."""
+
+import argparse
+import shlex
+
+from recbole_hydra.checks import positive_int
+from recbole_hydra.config import parse_overrides
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="run_hydrarec.py compare",
+        description="Train and test several sequential models over several seeds under one protocol "
+        "(leave-one-out, full ranking, selection on validation NDCG@10) and write DIR/comparison.csv, "
+        "DIR/comparison.md and DIR/comparison.png. Finished runs are kept: rerun the same command to "
+        "resume. Settings shared by every model go as --key=value, e.g. --epochs=30 --stopping_step=3.",
+    )
+    p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
+    p.add_argument("--models", "-m", nargs="+", default=["HydraRec", "SASRec", "BERT4Rec"],
+                   help="RecBole sequential models; HydraRec runs in both modes (HydraRec:causal or "
+                   "HydraRec:bidirectional for one)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, counting up from --seed (default 2020)")
+    p.add_argument("--output", "-o", default="comparison", help="output folder (default ./comparison)")
+    p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every model")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's choice)")
+    p.add_argument("--redo", action="store_true", help="rerun runs already in DIR/comparison.csv")
+    return p
+
+
+def run(argv):
+    from recbole_hydra.compare import compare
+
+    args, rest = parser().parse_known_args(argv)
+    options = {"--seeds": args.seeds, "--threads": args.threads}
+    for option, value in options.items():
+        if value is not None:
+            positive_int(options, option)
+    config_files = [path for entry in args.config_files for path in entry.split()]
+    command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
+    table = compare(
+        args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
+        overrides=parse_overrides(rest), threads=args.threads, redo=args.redo, command=command,
+    )
+    print(table)
+    return 0

@@ -1,0 +1,61 @@
+"""`run_hydrarec.py tune`: a Ray Tune search per model, the same budget for each."""
+
+import argparse
+import shlex
+import sys
+
+from recbole_hydra.checks import ConfigError, positive_int
+from recbole_hydra.config import parse_overrides
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="run_hydrarec.py tune",
+        description="Search each model's space (properties/search/<Model>.yaml) with Ray Tune: the same number "
+        "of trials and epochs for every model, ASHA early stopping on the validation metric, Optuna TPE. "
+        "Writes DIR/tuning_summary.csv and .md; rerun the same command to resume an interrupted search. "
+        "Settings shared by every trial go as --key=value.",
+    )
+    p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
+    p.add_argument("--models", "-m", nargs="+", default=["HydraRec", "SASRec", "BERT4Rec"],
+                   help="RecBole sequential models; HydraRec is searched in both modes (HydraRec:causal or "
+                   "HydraRec:bidirectional for one)")
+    p.add_argument("--num-samples", type=int, default=20, help="trials per model and mode (default 20)")
+    p.add_argument("--max-epochs", type=int, default=20, help="epochs per trial at most (default 20)")
+    p.add_argument("--output", "-o", default="tuning", help="output folder (default ./tuning)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to use: 'auto', 'ray://host:10001', ... (default: a local Ray instance)")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (default 1)")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs the local Ray instance may use (default: all); trials run side by side "
+                   "as long as they fit")
+    p.add_argument("--spaces", default=None, help="folder of <Model>.yaml search spaces (default properties/search)")
+    p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every trial")
+    return p
+
+
+def run(argv):
+    args, rest = parser().parse_known_args(argv)
+    options = {"--num-samples": args.num_samples, "--max-epochs": args.max_epochs,
+               "--cpus-per-trial": args.cpus_per_trial, "--num-cpus": args.num_cpus}
+    for option, value in options.items():
+        if value is not None:
+            positive_int(options, option)
+    try:
+        import ray.tune  # noqa: F401
+    except ImportError:
+        raise ConfigError("tune needs Ray Tune: pip install 'recbole-hydra[tune]'") from None
+    from recbole_hydra.tune import SEARCH_DIR, tune_models
+
+    config_files = [path for entry in args.config_files for path in entry.split()]
+    command = shlex.join(["python", "run_hydrarec.py", "tune"] + list(argv))
+    table, finished = tune_models(
+        args.models, args.dataset, args.num_samples, args.max_epochs, output_dir=args.output,
+        config_files=config_files, overrides=parse_overrides(rest), address=args.address,
+        cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, space_dir=args.spaces or SEARCH_DIR, command=command,
+    )
+    print("\n" + table)
+    if not finished:
+        print("tune: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0

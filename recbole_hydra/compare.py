@@ -1,0 +1,433 @@
+"""Several models × seeds under one evaluation protocol: rows in a CSV, a summary table, a plot.
+
+Each (model, mode, seed) run trains and tests in its own spawned process: a process's peak
+RSS only ever grows, so sharing one process would charge every model with the largest
+earlier peak; a crash (or the OOM killer) then takes down one run, not the comparison.
+Every finished run is written to DIR/comparison.csv at once, so a rerun skips it.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+import multiprocessing
+
+from recbole.utils import ModelType, get_model
+
+from recbole_hydra import registry
+from recbole_hydra.checks import ConfigError
+from recbole_hydra.config import build_config, read_config_files
+from recbole_hydra.results import read_rows, summary_table, write_atomic, write_rows
+
+# RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
+# leave-one-out by time, full ranking; model selection on validation, never on test.
+PROTOCOL = {
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+    "metrics": ["Hit", "NDCG", "MRR"],
+    "topk": [10, 20],
+    "valid_metric": "NDCG@10",
+}
+# How each model reads a sequence. HydraRec has both modes; '-' for models we don't classify.
+NATURE = {"SASRec": "causal", "BERT4Rec": "bidirectional"}
+HYDRAREC_MODES = {"causal": False, "bidirectional": True}
+
+CSV_NAME, TABLE_NAME, PLOT_NAME = "comparison.csv", "comparison.md", "comparison.png"
+FIRST_COLUMNS = ["model", "mode", "seed", "status"]
+COST_COLUMNS = [
+    "best_epoch", "epochs_run", "train_seconds_per_epoch", "train_seconds", "inference_seconds",
+    "peak_memory_mb", "peak_memory_kind", "parameters",
+]
+LAST_COLUMNS = ["threads", "device", "settings_hash", "config_file", "checkpoint", "error"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One row of the grid: a model in one mode with one seed, and the exact settings it runs with."""
+
+    model: str
+    mode: str
+    seed: int
+    settings: dict
+
+    @property
+    def name(self):
+        return f"{self.model}-{self.mode}-{self.seed}"
+
+    @property
+    def key(self):
+        return (self.model, self.mode, str(self.seed))
+
+    @property
+    def settings_hash(self):
+        text = json.dumps(self.settings, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+# ----- the grid -----------------------------------------------------------------------
+
+
+def model_modes(spec):
+    """'HydraRec' → both modes; 'HydraRec:causal' → one; any other RecBole model → its nature."""
+    name, _, mode = spec.partition(":")
+    try:
+        model_class = get_model(name)
+    # RecBole raises ValueError for an unknown name, but reaches its optional exlib models first
+    # (ImportError without lightgbm/xgboost) and AttributeError for a name in the wrong case.
+    except (ValueError, ImportError, AttributeError):
+        raise ConfigError(
+            f"--models: unknown model '{name}' (not a RecBole model nor a recbole-hydra one; "
+            "names are case-sensitive, e.g. SASRec)"
+        ) from None
+    if model_class.type != ModelType.SEQUENTIAL:
+        raise ConfigError(
+            f"--models: '{name}' is a {model_class.type.name.lower()} model; only sequential models "
+            "fit the leave-one-out next-item protocol"
+        )
+    if name in registry.PLUGIN_MODELS:
+        if mode and mode not in HYDRAREC_MODES:
+            raise ConfigError(f"--models: mode '{mode}' of {name} must be one of {list(HYDRAREC_MODES)}")
+        return [(name, m, {"bidirectional": HYDRAREC_MODES[m]}) for m in ([mode] if mode else HYDRAREC_MODES)]
+    if mode:
+        raise ConfigError(f"--models: '{spec}': only {', '.join(registry.PLUGIN_MODELS)} take a ':mode' suffix")
+    return [(name, NATURE.get(name, "-"), {})]
+
+
+def expand_models(specs):
+    """[(model, mode, extra settings)] for the --models list; each (model, mode) once."""
+    variants = [variant for spec in specs for variant in model_modes(spec)]
+    if len({(model, mode) for model, mode, _ in variants}) < len(variants):
+        raise ConfigError(f"--models lists a model twice: {list(specs)}")
+    return variants
+
+
+def check_no_mode_setting(common):
+    """The mode is part of the model list: a shared --bidirectional would silently lose to it."""
+    if "bidirectional" in common:
+        raise ConfigError("--bidirectional applies to HydraRec only: list HydraRec:causal or HydraRec:bidirectional")
+
+
+def common_settings(config_files, overrides, output_dir):
+    """Protocol < the user's files < the user's --key=value, with paths made absolute.
+
+    Absolute because each run changes into DIR (RecBole writes log/ into its working directory).
+    """
+    settings = {**PROTOCOL, **read_config_files(config_files), **overrides}
+    settings["data_path"] = os.path.abspath(settings.get("data_path", "dataset/"))
+    settings.setdefault("checkpoint_dir", os.path.join(output_dir, "saved"))
+    settings["checkpoint_dir"] = os.path.abspath(settings["checkpoint_dir"])
+    settings.setdefault("show_progress", False)
+    return settings
+
+
+def plan(models, dataset, seeds, common):
+    """Every Entry of the grid, seed-major (a partial run is a full comparison with fewer seeds).
+
+    Builds each model's config once, so a bad model name, key or value fails before anything runs.
+    """
+    check_no_mode_setting(common)
+    first_seed = common.get("seed", 2020)
+    if not isinstance(first_seed, int) or isinstance(first_seed, bool):
+        raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
+    variants = expand_models(models)
+    for model, mode, extra in variants:
+        config = build_config(model, dataset, overrides={**common, **extra})
+        if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
+            raise ConfigError(
+                f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
+                "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
+            )
+    return [
+        Entry(model, mode, seed, {**common, **extra, "seed": seed})
+        for seed in range(first_seed, first_seed + seeds)
+        for model, mode, extra in variants
+    ]
+
+
+# ----- one run, in its own process --------------------------------------------------------
+
+
+def plain(value):
+    """A config value as plain yaml data (RecBole keeps enums, devices and numpy scalars)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return str(getattr(value, "name", value))
+
+
+def _run_entry(model, dataset, settings, threads, workdir):
+    """Child process: build the config, train and test; (RunResult as dict, resolved config)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x
+    import torch
+
+    import recbole_hydra  # noqa: F401  registers HydraRec in this fresh interpreter
+    from recbole_hydra.pipeline import train_and_test
+
+    if threads:
+        torch.set_num_threads(threads)
+    os.chdir(workdir)
+    config = build_config(model, dataset, overrides=settings)
+    resolved = {key: plain(value) for key, value in config.final_config_dict.items()}
+    result = train_and_test(config)
+    return dataclasses.asdict(result), resolved, str(config["device"])
+
+
+def run_in_subprocess(entry, dataset, threads, workdir):
+    """Run one entry in a fresh spawned interpreter; exceptions come back as exceptions."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir).result()
+
+
+# ----- rows and files ---------------------------------------------------------------------
+
+
+def write_comparison(path, rows):
+    write_rows(path, rows, first=FIRST_COLUMNS, last=COST_COLUMNS + LAST_COLUMNS)
+
+
+def upsert(rows, row):
+    """rows with `row` replacing any row of the same (model, mode, seed)."""
+    key = (row["model"], row["mode"], str(row["seed"]))
+    return [r for r in rows if (r["model"], r["mode"], str(r["seed"])) != key] + [row]
+
+
+def result_row(entry, result, device, threads, config_file):
+    test = {f"test_{name}": value for name, value in result["test_result"].items()}
+    valid_metric = entry.settings["valid_metric"].lower()
+    return {
+        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "ok",
+        **test,
+        f"valid_{valid_metric}": result["best_valid_score"],
+        "best_epoch": result["best_epoch"],
+        "epochs_run": result["epochs_run"],
+        "train_seconds_per_epoch": result["train_seconds_per_epoch"],
+        "train_seconds": result["train_seconds_per_epoch"] * result["epochs_run"],
+        "inference_seconds": result["inference_seconds"],
+        "peak_memory_mb": result["peak_memory_mb"],
+        "peak_memory_kind": result["peak_memory_kind"],
+        "parameters": result["parameters"],
+        "threads": threads or "",
+        "device": device,
+        "settings_hash": entry.settings_hash,
+        "config_file": config_file,
+        "checkpoint": result["checkpoint"],
+        "error": "",
+    }
+
+
+def failed_row(entry, error, threads, config_file):
+    return {
+        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "failed",
+        "threads": threads or "", "settings_hash": entry.settings_hash, "config_file": config_file,
+        "error": error,
+    }
+
+
+def write_entry_config(entry, dataset, output_dir):
+    """DIR/configs/<name>.yaml: the exact settings of one run, usable with `train --config_files`."""
+    import yaml
+
+    folder = os.path.join(output_dir, "configs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{entry.name}.yaml")
+    header = (
+        f"# Settings of the {entry.model} ({entry.mode}) seed {entry.seed} run on {dataset}, on top of the\n"
+        f"# defaults of RecBole 1.2.1 and recbole-hydra. Reproduce it with:\n"
+        f"#   python run_hydrarec.py train --model {entry.model} --dataset {dataset} --config_files {path}\n"
+        f"# {entry.name}.resolved.yaml beside it holds every key RecBole resolved.\n"
+    )
+    write_atomic(path, header + yaml.safe_dump(plain(entry.settings), sort_keys=True))
+    return path
+
+
+def write_resolved_config(entry, resolved, output_dir):
+    import yaml
+
+    path = os.path.join(output_dir, "configs", f"{entry.name}.resolved.yaml")
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=True))
+
+
+# ----- tables and plot ---------------------------------------------------------------------
+
+
+def markdown_summary(rows, dataset, reference=("SASRec", "causal")):
+    """comparison.md: mean ± std per model and mode over seeds, best in bold, cost ratios."""
+    done = [row for row in rows if row.get("status") == "ok"]
+    failed = [row for row in rows if row.get("status") != "ok"]
+    metrics = [key for key in (done[0] if done else {}) if key.startswith(("test_", "valid_"))]
+    higher = [key for key in metrics if key.startswith("test_")] + [key for key in metrics if key.startswith("valid_")]
+    lower = ["train_seconds_per_epoch", "train_seconds", "inference_seconds", "peak_memory_mb", "parameters"]
+    decimals = {"train_seconds_per_epoch": 2, "train_seconds": 1, "inference_seconds": 2,
+                "peak_memory_mb": 0, "parameters": 0, "best_epoch": 1}
+    table = summary_table(
+        done, ["model", "mode"], higher_is_better=higher, lower_is_better=lower, plain=["best_epoch"],
+        decimals=decimals, reference=reference,
+        ratio_columns={"train_seconds_per_epoch": "time/epoch", "inference_seconds": "inference",
+                       "peak_memory_mb": "memory"},
+    )
+    kinds = sorted({row.get("peak_memory_kind", "") for row in done} - {""})
+    lines = [f"# Comparison on {dataset}", "", table, ""]
+    lines.append(
+        "Mean ± sample std over seeds (`runs` = finished seeds). Bold: best mean of the column "
+        "(higher for metrics, lower for costs). `... vs SASRec causal`: the model's mean over SASRec's."
+    )
+    lines.append(
+        "Test metrics are those of the epoch with the best validation score; "
+        "`train_seconds` = seconds per epoch × epochs run until early stopping."
+    )
+    if "process_peak_rss" in kinds:
+        lines.append(
+            "Peak memory is each run's process peak RSS (one process per run): it includes Python, "
+            "torch and the dataset, so differences between models look smaller than the models' own."
+        )
+    elif kinds:
+        lines.append(f"Peak memory: {', '.join(kinds)}.")
+    if failed:
+        lines += ["", "Failed runs (rerun the same command to retry them):", ""]
+        lines += [f"- {row['model']} {row['mode']} seed {row['seed']}: {row.get('error', '')}" for row in failed]
+    return "\n".join(lines) + "\n"
+
+
+def settings_section(common, seeds, threads, command):
+    shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
+    lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}.",
+             "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
+    lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
+    lines += ["", "Command:", "", f"    {command}", ""]
+    return "\n".join(lines)
+
+
+def plot(rows, path, metric):
+    """Test metric against training time per model and mode: one point per seed, mean with std bars."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'recbole-hydra[plot]')", file=sys.stderr)
+        return None
+    from recbole_hydra.results import group_rows, mean_std
+
+    done = [row for row in rows if row.get("status") == "ok" and row.get(metric) not in (None, "")]
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    for (model, mode), members in group_rows(done, ["model", "mode"]).items():
+        xs = [float(row["train_seconds"]) for row in members]
+        ys = [float(row[metric]) for row in members]
+        (x, x_std), (y, y_std) = mean_std(xs), mean_std(ys)
+        label = model if mode == "-" else f"{model} ({mode})"
+        points = axes.scatter(xs, ys, alpha=0.35, s=18)
+        axes.errorbar(x, y, xerr=x_std, yerr=y_std, fmt="o", color=points.get_facecolor()[0][:3],
+                      capsize=3, label=label)
+    axes.set_xlabel("training time until early stopping (s)")
+    axes.set_ylabel(metric.replace("test_", "test "))
+    axes.set_title("Accuracy against training time (mean ± std over seeds)")
+    axes.grid(alpha=0.3)
+    if done:
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+# ----- the whole comparison ------------------------------------------------------------------
+
+
+def format_elapsed(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def write_reports(rows, output_dir, dataset, settings_text, metric):
+    text = markdown_summary(rows, dataset) + settings_text
+    write_atomic(os.path.join(output_dir, TABLE_NAME), text)
+    plot(rows, os.path.join(output_dir, PLOT_NAME), metric)
+    return text
+
+
+def _refuse_mixed_settings(rows, common, replaced, csv_path):
+    """Every finished row in the CSV must come from the settings of this command (one table, one protocol).
+
+    A row's settings are `common` plus what its model, mode and seed add, so each row can be checked,
+    also rows of models this command does not list. `replaced` rows (--redo) will be run again.
+    """
+    stale = []
+    for row in rows:
+        if row.get("status") != "ok" or (row["model"], row["mode"], row["seed"]) in replaced:
+            continue
+        extra = next((extra for model, mode, extra in _safe_modes(row["model"]) if mode == row["mode"]), None)
+        expected = Entry(row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])})
+        if extra is None or row.get("settings_hash") != expected.settings_hash:
+            stale.append(expected.name)
+    if stale:
+        raise ConfigError(
+            f"{csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
+            + (", or --redo to run them again" if not replaced else "")
+        )
+
+
+def _safe_modes(model):
+    try:
+        return model_modes(model)
+    except ConfigError:
+        return []
+
+
+def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
+            threads=None, redo=False, command=None, runner=run_in_subprocess):
+    """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown."""
+    output_dir = os.path.abspath(output_dir)
+    common = common_settings(config_files, dict(overrides or {}), output_dir)
+    entries = plan(models, dataset, seeds, common)
+    os.makedirs(output_dir, exist_ok=True)
+    csv_path = os.path.join(output_dir, CSV_NAME)
+    rows = read_rows(csv_path)
+    done = {(r["model"], r["mode"], r["seed"]) for r in rows if r.get("status") == "ok"}
+    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path)
+    pending = [e for e in entries if redo or e.key not in done]
+    command = command or " ".join(sys.argv)
+    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, command)
+    metric = "test_" + common["valid_metric"].lower()
+
+    print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
+          f"{len(pending)} to run", flush=True)
+    start = time.monotonic()
+    for index, entry in enumerate(pending, 1):
+        print(f"\n[{index}/{len(pending)}] {entry.model} ({entry.mode}) seed {entry.seed} "
+              f"- elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
+        config_file = write_entry_config(entry, dataset, output_dir)
+        try:
+            result, resolved, device = runner(entry, dataset, threads, output_dir)
+            write_resolved_config(entry, resolved, output_dir)
+            row = result_row(entry, result, device, threads, config_file)
+            print(f"[{index}/{len(pending)}] {entry.name}: {metric} {row.get(metric, float('nan')):.4f}, "
+                  f"best epoch {row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch", flush=True)
+        except BrokenProcessPool:
+            row = failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
+            print(f"[{index}/{len(pending)}] {entry.name} FAILED: {row['error']}", file=sys.stderr, flush=True)
+        except Exception as error:  # one failed run must not stop the others
+            traceback.print_exception(error)
+            row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+            print(f"[{index}/{len(pending)}] {entry.name} FAILED: {row['error']}", file=sys.stderr, flush=True)
+        rows = upsert(read_rows(csv_path), row)
+        write_comparison(csv_path, rows)
+        write_reports(rows, output_dir, dataset, settings_text, metric)
+
+    text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric)
+    print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
+    return text

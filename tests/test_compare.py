@@ -1,0 +1,128 @@
+"""compare: the model × seed grid, its CSV, table and plot, crash isolation and resuming."""
+
+import dataclasses
+import os
+
+import pytest
+
+from conftest import TINY
+from recbole_hydra import registry
+from recbole_hydra.checks import ConfigError
+from recbole_hydra.cli import main
+from recbole_hydra.compare import compare, model_modes
+from recbole_hydra.pipeline import RunResult
+from recbole_hydra.results import read_rows, summary_table
+
+# TINY without its metrics: compare's own protocol (Hit, NDCG, MRR at 10 and 20) must show.
+SMALL = {key: value for key, value in TINY.items() if key not in ("metrics", "topk", "valid_metric", "use_gpu")}
+METRIC_COLUMNS = [f"test_{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)] + ["valid_ndcg@10"]
+COST_COLUMNS = ["best_epoch", "train_seconds_per_epoch", "inference_seconds", "peak_memory_mb",
+                "peak_memory_kind", "parameters"]
+
+
+def test_models_expand_to_modes():
+    assert [m[:2] for m in model_modes("HydraRec")] == [("HydraRec", "causal"), ("HydraRec", "bidirectional")]
+    assert model_modes("HydraRec:bidirectional") == [("HydraRec", "bidirectional", {"bidirectional": True})]
+    assert model_modes("SASRec") == [("SASRec", "causal", {})]
+    assert model_modes("BERT4Rec") == [("BERT4Rec", "bidirectional", {})]
+    assert model_modes("GRU4Rec") == [("GRU4Rec", "-", {})]
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("NoSuchRec", "unknown model 'NoSuchRec'"), ("sasrec", "unknown model"), ("BPR", "general model; only sequential"),
+     ("HydraRec:both", "mode 'both'"), ("SASRec:causal", "only HydraRec")],
+)
+def test_bad_model_names_fail_before_anything_runs(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        model_modes(spec)
+
+
+def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
+    assert main(["compare", "--models", "Pop", "--output", str(workdir / "unused")]) == 2
+    assert "'Pop' is a traditional model" in capsys.readouterr().err
+    assert main(["compare", "--seeds", "0"]) == 2
+    assert main(["compare", "--threads", "0"]) == 2
+    assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
+    assert not (workdir / "unused").exists()
+
+
+def test_summary_table_means_stds_best_and_ratios():
+    rows = [
+        {"model": "A", "mode": "-", "acc": "0.2", "secs": "4"},
+        {"model": "A", "mode": "-", "acc": "0.4", "secs": "6"},
+        {"model": "SASRec", "mode": "causal", "acc": "0.1", "secs": "10"},
+    ]
+    table = summary_table(rows, ["model", "mode"], higher_is_better=["acc"], lower_is_better=["secs"],
+                          decimals={"secs": 1}, reference=("SASRec", "causal"), ratio_columns={"secs": "time"})
+    line_a = next(line for line in table.splitlines() if line.startswith("| A "))
+    assert "**0.3000 ± 0.1414**" in line_a and "**5.0 ± 1.4**" in line_a and "0.50×" in line_a
+    line_s = next(line for line in table.splitlines() if line.startswith("| SASRec "))
+    assert "| 0.1000 " in line_s and "1.00×" in line_s and "**" not in line_s
+    assert "time vs SASRec causal" in table.splitlines()[0]
+
+
+def _fake_runner(calls):
+    """Stands in for the subprocess on a rerun: records what would run, returns a plausible result."""
+
+    def run(entry, dataset, threads, workdir):
+        calls.append(entry.name)
+        result = RunResult(
+            model=entry.model, dataset=dataset, seed=entry.seed, best_valid_score=0.5,
+            valid_result={"ndcg@10": 0.5}, test_result={name[5:]: 0.25 for name in METRIC_COLUMNS[:-1]},
+            best_epoch=0, epochs_run=1, train_seconds_per_epoch=1.0, inference_seconds=0.1,
+            peak_memory_mb=100.0, peak_memory_kind="process_peak_rss", parameters=10, checkpoint="",
+        )
+        return dataclasses.asdict(result), {"model": entry.model}, "cpu"
+
+    return run
+
+
+def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tmp_path):
+    output = tmp_path / "cmp"
+    # mask_ratio × MAX_ITEM_LIST_LENGTH < 1 makes bidirectional HydraRec fail in its own process
+    # (the check is in the model's constructor); SASRec ignores the key and must still finish.
+    overrides = dict(SMALL, mask_ratio=0.05)
+    args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", seeds=1,
+                output_dir=str(output), overrides=overrides, threads=1, command="compare --the-command")
+    compare(**args)
+
+    rows = {row["model"]: row for row in read_rows(output / "comparison.csv")}
+    sasrec, hydra = rows["SASRec"], rows["HydraRec"]
+    assert (sasrec["mode"], sasrec["seed"], sasrec["status"]) == ("causal", "2020", "ok")
+    for column in METRIC_COLUMNS:
+        assert 0 <= float(sasrec[column]) <= 1, column
+    for column in COST_COLUMNS:
+        assert sasrec[column] != "", column
+    assert sasrec["peak_memory_kind"] == "process_peak_rss" and int(sasrec["parameters"]) > 0
+    assert float(sasrec["peak_memory_mb"]) > 0 and float(sasrec["train_seconds_per_epoch"]) > 0
+    assert (hydra["mode"], hydra["status"]) == ("bidirectional", "failed") and "mask_ratio" in hydra["error"]
+
+    table = (output / "comparison.md").read_text()
+    assert "| SASRec" in table and "Failed runs" in table and "mask_ratio" in table
+    assert "test_ndcg@10" in table and "`epochs`: `1`" in table
+    assert (output / "comparison.png").stat().st_size > 0
+    settings = registry.load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
+    assert settings["seed"] == 2020 and settings["MAX_ITEM_LIST_LENGTH"] == 10
+    assert (output / "configs" / "SASRec-causal-2020.resolved.yaml").exists()
+    assert "compare --the-command" in (output / "command.txt").read_text()
+    assert "compare --the-command" in table
+
+    # Rerun: the finished SASRec row is kept, only the failed run is retried.
+    calls = []
+    compare(**args, runner=_fake_runner(calls))
+    assert calls == ["HydraRec-bidirectional-2020"]
+    rows = {row["model"]: row for row in read_rows(output / "comparison.csv")}
+    assert rows["SASRec"] == sasrec and rows["HydraRec"]["status"] == "ok"
+
+    # Other settings in the same folder would mix protocols in one table: refuse, unless --redo.
+    with pytest.raises(ConfigError, match="other settings"):
+        compare(**dict(args, overrides=dict(overrides, epochs=2)), runner=_fake_runner(calls))
+    compare(**dict(args, overrides=dict(overrides, epochs=2)), runner=_fake_runner(calls), redo=True)
+    assert calls[1:] == ["SASRec-causal-2020", "HydraRec-bidirectional-2020"]
+    assert len(read_rows(output / "comparison.csv")) == 2
+    # Fewer models, other settings: the rows of the unlisted model would mix two protocols.
+    with pytest.raises(ConfigError, match="HydraRec-bidirectional-2020"):
+        compare(**dict(args, models=["SASRec"], overrides=overrides), runner=_fake_runner(calls), redo=True)
+    assert os.listdir(output).count("comparison.csv") == 1  # no temporary files left behind
+    assert not [name for name in os.listdir(output) if name.startswith(".tmp")]
