@@ -78,9 +78,15 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
-def train_and_test(config, resume_file=None, saved=True):
-    """Train with early stopping on the validation metric, then test the best model."""
+def train_and_test(config, resume_file=None, saved=True, init_model=None):
+    """Train with early stopping on the validation metric, then test the best model.
+
+    `init_model(model, dataset)`, if given, is called on the fresh model before training, e.g.
+    to start from a trained model's weights (`catalogue.fine_tune`).
+    """
     model, train_data, valid_data, test_data = prepare(config)
+    if init_model is not None:
+        init_model(model, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
