@@ -24,6 +24,7 @@ import os
 import tempfile
 from typing import List, NamedTuple
 
+import numpy as np
 import torch
 
 from recbole_hydra import catalogue
@@ -35,6 +36,31 @@ STATE_FORMAT = 1  # bump when the state_dict layout changes
 class Recommendations(NamedTuple):
     items: List[str]  # item tokens, best first
     scores: List[float]
+
+
+class SeenItems:
+    """One user's distinct item ids in arrival order: a set to test, a numpy buffer to mask with."""
+
+    __slots__ = ("ids", "buffer", "count")
+
+    def __init__(self, item_ids=()):
+        self.ids = set()
+        self.buffer = np.empty(max(8, len(item_ids)), dtype=np.int64)
+        self.count = 0
+        for item_id in item_ids:
+            self.add(item_id)
+
+    def add(self, item_id):
+        if item_id in self.ids:
+            return
+        self.ids.add(item_id)
+        if self.count == len(self.buffer):  # doubling: amortised O(1)
+            self.buffer = np.concatenate([self.buffer, np.empty_like(self.buffer)])
+        self.buffer[self.count] = item_id
+        self.count += 1
+
+    def array(self):
+        return self.buffer[: self.count]
 
 
 class StreamingRecommender:
@@ -67,7 +93,7 @@ class StreamingRecommender:
         self._state_dtype = torch.promote_types(model.item_embedding.weight.dtype, torch.float32)
         self._rows = {}  # user token → row
         self._users = []  # row → user token
-        self._seen = []  # row → set of item ids the user has interacted with
+        self._seen = []  # row → SeenItems: every item id the user has interacted with
         self._added_tokens = []  # items added to the catalogue through this recommender
         self._allocate(0)
 
@@ -100,7 +126,7 @@ class StreamingRecommender:
             self._ensure_capacity(row + 1)
             self._rows[token] = row
             self._users.append(token)
-            self._seen.append(set())
+            self._seen.append(SeenItems())
         return row
 
     def _item_id(self, item):
@@ -139,7 +165,10 @@ class StreamingRecommender:
 
     def update(self, user, item):
         """Append `item` to `user`'s history (a new user starts empty)."""
-        self.update_many([user], [item])
+        item_id = self._item_id(item)
+        row = self._row_of(user, create=True)
+        self._step(torch.tensor([row], device=self.device), torch.tensor([item_id], device=self.device))
+        self._seen[row].add(item_id)
 
     def update_many(self, users, items):
         """Append items[j] to users[j]'s history, in order (a user may appear several times).
@@ -185,15 +214,16 @@ class StreamingRecommender:
         """The recurrence: encode position t from each layer's previous S. Mirrors HydraRec.encode."""
         m = self.model
         t = self._length[rows]  # (B,) the new item's position
+        summaries = self._S[rows]  # (B, L, D)
         x = m.LayerNorm(m.item_embedding(items) + m.position_embedding(t))  # (B, D); dropout is off in eval
         for index, layer in enumerate(m.layers):
             attention = layer.attention
             q, k, v = attention.qkv(x).chunk(3, dim=-1)  # 3 × (B, D)
-            summary = self._S[rows, index] + (cosine_feature_map(k) * v).to(self._state_dtype)  # (B, D)
-            self._S[rows, index] = summary
-            mixed = cosine_feature_map(q) * summary.to(x.dtype)  # (B, D)
+            summaries[:, index] += cosine_feature_map(k) * v  # S_t = S_{t-1} + φ(k_t) ⊙ v_t
+            mixed = cosine_feature_map(q) * summaries[:, index].to(x.dtype)  # (B, D)
             x = layer.attention_norm(x + attention.out(mixed))
             x = layer.feed_forward(x)
+        self._S[rows] = summaries
         self._h[rows] = x
         self._window[rows, t] = items
         self._length[rows] = t + 1
@@ -230,9 +260,10 @@ class StreamingRecommender:
         scores = self.full_scores(users)  # (B, I)
         scores[:, 0] = float("-inf")  # padding
         if exclude_seen:
-            rows = [self._rows[str(user)] for user in users]
-            batch_index = [b for b, row in enumerate(rows) for _ in self._seen[row]]
-            item_index = [item for row in rows for item in self._seen[row]]
+            seen = [self._seen[self._rows[str(user)]].array() for user in users]
+            counts = torch.tensor([len(ids) for ids in seen], device=self.device)
+            batch_index = torch.repeat_interleave(torch.arange(len(users), device=self.device), counts)
+            item_index = torch.from_numpy(np.concatenate(seen)).to(self.device)
             scores[batch_index, item_index] = float("-inf")
         top_scores, top_ids = scores.topk(min(k, scores.size(1)), dim=1)  # (B, k)
         id2token = self.dataset.field2id_token[self.dataset.iid_field]
@@ -267,7 +298,7 @@ class StreamingRecommender:
     def state_dict(self):
         """Every user's state as plain tensors, lists and strings (loadable with weights_only=True)."""
         n_users = len(self._users)
-        seen = [sorted(items) for items in self._seen]
+        seen = [items.array() for items in self._seen]
         item_tokens = self.dataset.field2id_token[self.dataset.iid_field]
         item_ids = self.dataset.field2token_id[self.dataset.iid_field]
         added_ids = [item_ids[token] for token in self._added_tokens]
@@ -283,7 +314,7 @@ class StreamingRecommender:
             "window": self._window[:n_users].cpu().clone(),  # (U, N) item ids
             "S": self._S[:n_users].cpu().clone(),  # (U, L, D)
             "h": self._h[:n_users].cpu().clone(),  # (U, D)
-            "seen_items": torch.tensor([item for items in seen for item in items], dtype=torch.long),
+            "seen_items": torch.from_numpy(np.concatenate([np.empty(0, np.int64)] + seen)),  # arrival order
             "seen_offsets": torch.tensor([0] + [len(items) for items in seen], dtype=torch.long).cumsum(0),
         }
 
@@ -322,7 +353,7 @@ class StreamingRecommender:
         self._users = list(state["users"])
         self._added_tokens = added
         offsets = state["seen_offsets"].tolist()
-        self._seen = [set(seen_items[offsets[row] : offsets[row + 1]].tolist()) for row in range(n_users)]
+        self._seen = [SeenItems(seen_items[offsets[row] : offsets[row + 1]].tolist()) for row in range(n_users)]
         self._allocate(n_users)
         self._length[:] = state["length"].to(self.device)
         self._window[:] = window.to(self.device)
