@@ -8,8 +8,9 @@
 from recbole_hydra import registry
 from recbole_hydra.attention import HydraAttention
 from recbole_hydra.model import HydraRec
+from recbole_hydra.streaming import StreamingRecommender
 
 registry.install()
 
-__all__ = ["HydraAttention", "HydraRec"]
+__all__ = ["HydraAttention", "HydraRec", "StreamingRecommender"]
 __version__ = "0.1.0"

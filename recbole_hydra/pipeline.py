@@ -121,12 +121,16 @@ def _resumable(trainer, last_file, saved_epochs):
     return None, None
 
 
-def train_and_test(config, resume_file=None, saved=True):
+def train_and_test(config, resume_file=None, saved=True, init_model=None):
     """Train with early stopping on the validation metric, then test the best model.
 
+    `init_model(model, dataset)`, if given, is called on the fresh model before training, e.g.
+    to start from a trained model's weights (`catalogue.fine_tune`).
     Ctrl-C raises TrainingInterrupted naming the checkpoint to resume from.
     """
     model, train_data, valid_data, test_data = prepare(config)
+    if init_model is not None:
+        init_model(model, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     trainer.saved_model_file = unused_checkpoint_path(trainer.saved_model_file)
     if resume_file:
