@@ -35,7 +35,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def trained(workdir):
+def checkpoint(workdir):
     from conftest import TINY
 
     checkpoint_dir = str(workdir / "streaming")
@@ -47,7 +47,11 @@ def trained(workdir):
         dataset="ml-100k",
         config_dict=dict(TINY, n_layers=2, MAX_ITEM_LIST_LENGTH=MAX_LENGTH, checkpoint_dir=checkpoint_dir, **cheap),
     )
-    checkpoint = sorted(glob.glob(os.path.join(checkpoint_dir, "HydraRec-*.pth")), key=os.path.getmtime)[-1]
+    return sorted(glob.glob(os.path.join(checkpoint_dir, "HydraRec-*.pth")), key=os.path.getmtime)[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(checkpoint):
     config, model, dataset, _, _, _ = load_data_and_model(checkpoint)
     return config, model.eval(), dataset
 
@@ -156,6 +160,7 @@ def test_training_mode_is_refused(fresh):
     model.train()
     with pytest.raises(RuntimeError, match="training mode"):
         stream.update("u1", "242")
+    assert "u1" not in stream
 
 
 def test_bidirectional_model_is_refused(trained):
@@ -309,3 +314,19 @@ def test_carry_over_and_fine_tune_on_new_data(trained, workdir, tmp_path):
     stream = StreamingRecommender(tuned, tuned_dataset)
     stream.update("1", "new-0")
     assert stream.length("1") == 1
+
+
+def test_stream_benchmark_cli_writes_its_table(checkpoint, tmp_path):
+    from recbole_hydra.cli import main
+
+    output = tmp_path / "bench"
+    argv = ["stream", "--checkpoint", checkpoint, "--lengths", "3", "15", "--users", "4"]
+    assert main(argv + ["--output", str(output)]) == 0
+    with open(output / "stream.csv") as f:
+        header, *rows = [line.split(",") for line in f.read().splitlines()]
+    assert header[:5] == ["history", "update_ms", "recompute_ms", "recompute_window", "speedup"]
+    assert [row[0] for row in rows] == ["3", "15"]
+    assert [row[3] for row in rows] == ["3", str(MAX_LENGTH)]  # past N the recompute covers the window only
+    assert all(float(row[-1]) < 1e-4 for row in rows)  # update and recompute give the same scores
+    assert "| history |" in (output / "stream.md").read_text()
+    assert main(["stream", "--checkpoint", str(tmp_path / "missing.pth")]) == 2

@@ -1,10 +1,11 @@
 """`run_hydrarec.py stream`: time one streamed update against one full recompute of the history.
 
-For each history length n it builds users with n streamed items, then times
-  update        StreamingRecommender.update(user, item): the recurrent step (O(L·D²)), or, past
-                N = MAX_ITEM_LIST_LENGTH, the window re-encode RecBole's truncation requires;
-  recompute     model.forward on the user's whole history after that item, unpadded: the last
-                min(n+1, N) items (the `recompute_window` column), as full_sort_predict encodes it;
+For each history length n it builds users with n-1 streamed items, then times
+  update        StreamingRecommender.update(user, item) of the n-th item: the recurrent step
+                (O(L·D²)), or, when n > N = MAX_ITEM_LIST_LENGTH, the window re-encode that
+                RecBole's truncation requires;
+  recompute     model.forward on the user's whole history of n items, unpadded: the last
+                min(n, N) items (the `recompute_window` column), as full_sort_predict encodes it;
   recommend     recommend_many over all those users at once (users per second);
 and checks that both give the same scores (`max_abs_diff`). Medians over --users samples.
 """
@@ -105,13 +106,13 @@ def measure(stream, length, n_users, k, generator):
     sync = torch.cuda.synchronize if stream.device.type == "cuda" else (lambda: None)
     id2token = dataset.field2id_token[dataset.iid_field]
     token2id = dataset.field2token_id[dataset.iid_field]
-    random_items = torch.randint(1, model.n_items, (length + 1, n_users), generator=generator)  # never padding
+    random_items = torch.randint(1, model.n_items, (length, n_users), generator=generator)  # never padding
     users = [f"bench-{length}-{i}" for i in range(n_users)]
 
-    for p in range(length):  # build the histories, batched over users (untimed)
+    for p in range(length - 1):  # the first n-1 items, batched over users (untimed)
         stream.update_many(users, [str(id2token[i]) for i in random_items[p].tolist()])
 
-    last = [str(id2token[i]) for i in random_items[length].tolist()]
+    last = [str(id2token[i]) for i in random_items[length - 1].tolist()]
     update_s = _median_seconds([lambda u=u, item=item: stream.update(u, item) for u, item in zip(users, last)], sync)
 
     windows = [torch.tensor([[token2id[t] for t in stream.history(u)]], device=stream.device) for u in users]  # (1, w)
