@@ -169,7 +169,10 @@ def run(argv):
     generator = torch.Generator().manual_seed(args.seed)
     rows = [measure(stream, n, args.users, args.k, generator) for n in args.lengths]
     table = format_table(rows, COLUMNS, float_digits=3)
-    device = "cuda: " + torch.cuda.get_device_name(stream.device) if stream.device.type == "cuda" else platform.processor() or "cpu"
+    if stream.device.type == "cuda":
+        device = torch.cuda.get_device_name(stream.device)
+    else:
+        device = platform.processor() or "cpu"
     notes = [
         f"model: {source}; n_layers={len(model.layers)}, hidden_size={model.hidden_size}, "
         f"MAX_ITEM_LIST_LENGTH={model.max_seq_length}, items={model.n_items - 1}",
@@ -182,7 +185,8 @@ def run(argv):
     print(table)
     print("\n".join(notes))
     os.makedirs(args.output, exist_ok=True)
-    _write_atomically(os.path.join(args.output, "stream.md"), table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    markdown = table + "\n\n" + "".join(f"- {note}\n" for note in notes)
+    _write_atomically(os.path.join(args.output, "stream.md"), markdown)
     _write_atomically(os.path.join(args.output, "stream.csv"), _csv_text(rows, COLUMNS))
     print(f"wrote {os.path.join(args.output, 'stream.md')} and stream.csv")
     return 0
