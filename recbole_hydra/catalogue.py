@@ -146,7 +146,8 @@ def carry_over(old_model, old_dataset, new_model, new_dataset, init="mean", gene
             new_index, old_index = (torch.tensor(ids, device=weight.device) for ids in zip(*matched))
             weight[new_index] = old_weight[old_index]
         if fresh:
-            weight[torch.tensor(fresh, device=weight.device)] = new_item_rows(old_model, len(fresh), init, generator).to(weight.device)
+            rows = new_item_rows(old_model, len(fresh), init, generator)  # (F, D)
+            weight[torch.tensor(fresh, device=weight.device)] = rows.to(weight.device)
     return [str(new_tokens[new_id]) for new_id in fresh]
 
 

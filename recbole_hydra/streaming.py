@@ -165,6 +165,7 @@ class StreamingRecommender:
 
     def update(self, user, item):
         """Append `item` to `user`'s history (a new user starts empty)."""
+        self._check_eval()
         item_id = self._item_id(item)
         row = self._row_of(user, create=True)
         self._step(torch.tensor([row], device=self.device), torch.tensor([item_id], device=self.device))
@@ -175,6 +176,7 @@ class StreamingRecommender:
 
         All item tokens are checked before any state changes.
         """
+        self._check_eval()
         users, items = list(users), list(items)
         if len(users) != len(items):
             raise ValueError(f"users and items must have the same length, got {len(users)} and {len(items)}")
@@ -201,7 +203,6 @@ class StreamingRecommender:
     @torch.no_grad()
     def _step(self, rows, items):
         """One new item for each of distinct `rows` (B,), item ids `items` (B,)."""
-        self._check_eval()
         short = self._length[rows] < self.max_length  # (B,) still within the window: O(1) path
         if short.all():
             self._advance(rows, items)
@@ -257,6 +258,8 @@ class StreamingRecommender:
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         users = list(users)
+        if not users:
+            return []
         scores = self.full_scores(users)  # (B, I)
         scores[:, 0] = float("-inf")  # padding
         if exclude_seen:
@@ -365,7 +368,11 @@ class StreamingRecommender:
 
     @torch.no_grad()
     def _recompute_all(self):
-        """Every state from its window alone (exact: within N the window is the whole history)."""
+        """Every state from its window alone, by replaying it position by position, batched over users.
+
+        Exact: within N the window is the whole history; past N it is all RecBole encodes, at
+        positions 0..N-1, which is what replaying it from an empty state computes.
+        """
         self._check_eval()
         lengths = self._length.clone()
         self._S.zero_()
@@ -375,10 +382,6 @@ class StreamingRecommender:
             rows = (lengths > position).nonzero().squeeze(1)
             self._advance(rows, window[rows, position])
         self._length[:] = lengths
-        long = (lengths > self.max_length).nonzero().squeeze(1)
-        if long.numel():
-            full = torch.full((long.numel(),), self.max_length, dtype=torch.long, device=self.device)
-            self._h[long] = self.model.forward(self._window[long], full)
 
     def save(self, path):
         """Write the states to `path` atomically: a crash mid-write leaves the old file intact."""

@@ -35,7 +35,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def trained(workdir):
+def checkpoint(workdir):
     from conftest import TINY
 
     checkpoint_dir = str(workdir / "streaming")
@@ -47,7 +47,11 @@ def trained(workdir):
         dataset="ml-100k",
         config_dict=dict(TINY, n_layers=2, MAX_ITEM_LIST_LENGTH=MAX_LENGTH, checkpoint_dir=checkpoint_dir, **cheap),
     )
-    checkpoint = sorted(glob.glob(os.path.join(checkpoint_dir, "HydraRec-*.pth")), key=os.path.getmtime)[-1]
+    return sorted(glob.glob(os.path.join(checkpoint_dir, "HydraRec-*.pth")), key=os.path.getmtime)[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(checkpoint):
     config, model, dataset, _, _, _ = load_data_and_model(checkpoint)
     return config, model.eval(), dataset
 
@@ -156,6 +160,7 @@ def test_training_mode_is_refused(fresh):
     model.train()
     with pytest.raises(RuntimeError, match="training mode"):
         stream.update("u1", "242")
+    assert "u1" not in stream
 
 
 def test_bidirectional_model_is_refused(trained):
@@ -271,7 +276,9 @@ def test_carry_over_and_fine_tune_on_new_data(trained, workdir, tmp_path):
         header, *lines = f.read().splitlines()
     kept = [line for line in lines if int(line.split("\t")[0]) <= 200]
     new_rows = [
-        f"{user}\tnew-{(user + step) % 3}\t5\t{900000000 + 10 * user + step}" for user in range(1, 201) for step in (0, 1)
+        f"{user}\tnew-{(user + step) % 3}\t5\t{900000000 + 10 * user + step}"
+        for user in range(1, 201)
+        for step in (0, 1)
     ]
     target = tmp_path / "data" / "ml-100k-new"
     target.mkdir(parents=True)
@@ -298,7 +305,8 @@ def test_carry_over_and_fine_tune_on_new_data(trained, workdir, tmp_path):
         old_id = dataset.token2id(dataset.iid_field, token)
         new_id = new_dataset.token2id(new_dataset.iid_field, token)
         torch.testing.assert_close(fresh_model.item_embedding.weight[new_id], model.item_embedding.weight[old_id])
-    torch.testing.assert_close(fresh_model.layers[1].feed_forward.dense_1.weight, model.layers[1].feed_forward.dense_1.weight)
+    dense = "layers.1.feed_forward.dense_1.weight"
+    torch.testing.assert_close(fresh_model.state_dict()[dense], model.state_dict()[dense])
 
     # The whole path through RecBole: carried-over weights, then RecBole's trainer.
     result = fine_tune(model, dataset, new_config)
@@ -309,3 +317,19 @@ def test_carry_over_and_fine_tune_on_new_data(trained, workdir, tmp_path):
     stream = StreamingRecommender(tuned, tuned_dataset)
     stream.update("1", "new-0")
     assert stream.length("1") == 1
+
+
+def test_stream_benchmark_cli_writes_its_table(checkpoint, tmp_path):
+    from recbole_hydra.cli import main
+
+    output = tmp_path / "bench"
+    argv = ["stream", "--checkpoint", checkpoint, "--lengths", "3", "15", "--users", "4"]
+    assert main(argv + ["--output", str(output)]) == 0
+    with open(output / "stream.csv") as f:
+        header, *rows = [line.split(",") for line in f.read().splitlines()]
+    assert header[:5] == ["history", "update_ms", "recompute_ms", "recompute_window", "speedup"]
+    assert [row[0] for row in rows] == ["3", "15"]
+    assert [row[3] for row in rows] == ["3", str(MAX_LENGTH)]  # past N the recompute covers the window only
+    assert all(float(row[-1]) < 1e-4 for row in rows)  # update and recompute give the same scores
+    assert "| history |" in (output / "stream.md").read_text()
+    assert main(["stream", "--checkpoint", str(tmp_path / "missing.pth")]) == 2

@@ -1,10 +1,11 @@
 """`run_hydrarec.py stream`: time one streamed update against one full recompute of the history.
 
-For each history length n it builds users with n streamed items, then times
-  update        StreamingRecommender.update(user, item): the recurrent step (O(L·D²)), or, past
-                N = MAX_ITEM_LIST_LENGTH, the window re-encode RecBole's truncation requires;
-  recompute     model.forward on the user's whole history after that item, unpadded: the last
-                min(n+1, N) items (the `recompute_window` column), as full_sort_predict encodes it;
+For each history length n it builds users with n-1 streamed items, then times
+  update        StreamingRecommender.update(user, item) of the n-th item: the recurrent step
+                (O(L·D²)), or, when n > N = MAX_ITEM_LIST_LENGTH, the window re-encode that
+                RecBole's truncation requires;
+  recompute     model.forward on the user's whole history of n items, unpadded: the last
+                min(n, N) items (the `recompute_window` column), as full_sort_predict encodes it;
   recommend     recommend_many over all those users at once (users per second);
 and checks that both give the same scores (`max_abs_diff`). Medians over --users samples.
 """
@@ -105,13 +106,13 @@ def measure(stream, length, n_users, k, generator):
     sync = torch.cuda.synchronize if stream.device.type == "cuda" else (lambda: None)
     id2token = dataset.field2id_token[dataset.iid_field]
     token2id = dataset.field2token_id[dataset.iid_field]
-    random_items = torch.randint(1, model.n_items, (length + 1, n_users), generator=generator)  # never padding
+    random_items = torch.randint(1, model.n_items, (length, n_users), generator=generator)  # never padding
     users = [f"bench-{length}-{i}" for i in range(n_users)]
 
-    for p in range(length):  # build the histories, batched over users (untimed)
+    for p in range(length - 1):  # the first n-1 items, batched over users (untimed)
         stream.update_many(users, [str(id2token[i]) for i in random_items[p].tolist()])
 
-    last = [str(id2token[i]) for i in random_items[length].tolist()]
+    last = [str(id2token[i]) for i in random_items[length - 1].tolist()]
     update_s = _median_seconds([lambda u=u, item=item: stream.update(u, item) for u, item in zip(users, last)], sync)
 
     windows = [torch.tensor([[token2id[t] for t in stream.history(u)]], device=stream.device) for u in users]  # (1, w)
@@ -168,7 +169,10 @@ def run(argv):
     generator = torch.Generator().manual_seed(args.seed)
     rows = [measure(stream, n, args.users, args.k, generator) for n in args.lengths]
     table = format_table(rows, COLUMNS, float_digits=3)
-    device = "cuda: " + torch.cuda.get_device_name(stream.device) if stream.device.type == "cuda" else platform.processor() or "cpu"
+    if stream.device.type == "cuda":
+        device = torch.cuda.get_device_name(stream.device)
+    else:
+        device = platform.processor() or "cpu"
     notes = [
         f"model: {source}; n_layers={len(model.layers)}, hidden_size={model.hidden_size}, "
         f"MAX_ITEM_LIST_LENGTH={model.max_seq_length}, items={model.n_items - 1}",
@@ -181,7 +185,8 @@ def run(argv):
     print(table)
     print("\n".join(notes))
     os.makedirs(args.output, exist_ok=True)
-    _write_atomically(os.path.join(args.output, "stream.md"), table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    markdown = table + "\n\n" + "".join(f"- {note}\n" for note in notes)
+    _write_atomically(os.path.join(args.output, "stream.md"), markdown)
     _write_atomically(os.path.join(args.output, "stream.csv"), _csv_text(rows, COLUMNS))
     print(f"wrote {os.path.join(args.output, 'stream.md')} and stream.csv")
     return 0
