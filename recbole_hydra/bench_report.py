@@ -119,7 +119,7 @@ def write_csv(rows, path, columns):
             writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
 
 
-def write_plot(rows, path):
+def write_plot(rows, path, title=""):
     """Log-log train time, inference time and peak memory against N, one line per model and mode."""
     import matplotlib
 
@@ -143,6 +143,8 @@ def write_plot(rows, path):
         ax.set_title(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -162,13 +164,13 @@ def report_text(rows, layer_rows, command, machine, clock_note):
     return "\n".join(parts) + "\n"
 
 
-def write_outputs(rows, layer_rows, output_dir, command, machine, clock_note):
+def write_outputs(rows, layer_rows, output_dir, command, machine, clock_note, plot_title=""):
     """Write bench.csv, bench.png, bench.md (and layer_overhead.csv); return the markdown text."""
     os.makedirs(output_dir, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "bench.csv"), CSV_COLUMNS)
     if layer_rows:
         write_csv(layer_rows, os.path.join(output_dir, "layer_overhead.csv"), LAYER_COLUMNS)
-    write_plot(rows, os.path.join(output_dir, "bench.png"))
+    write_plot(rows, os.path.join(output_dir, "bench.png"), plot_title)
     text = report_text(rows, layer_rows, command, machine, clock_note)
     with open(os.path.join(output_dir, "bench.md"), "w", encoding="utf-8") as f:
         f.write(text)
