@@ -40,7 +40,27 @@ def hydra_mix_reference(
         summary = torch.cumsum(kv, dim=1, dtype=acc_dtype).to(kv.dtype)  # (B, N, D)
     else:
         summary = kv.sum(dim=1, keepdim=True)  # (B, 1, D), broadcast over positions
-    return cosine_feature_map(q) * summary  # (B, N, D)
+    return cosine_feature_map(q) * summary  # (B, N or M, D)
+
+
+def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+
+
+def _visible_from(mask, causal, index):
+    """(mask, causal) for outputs at `index` (B, M) only, or unchanged when index is None.
+
+    A causal output at position t is one sum over the real positions s ≤ t: the same as a
+    bidirectional sum under the mask `real and s ≤ t`. So causal mode takes one position per row.
+    """
+    if index is None:
+        return mask, causal
+    if causal:
+        if index.size(1) != 1:
+            raise ValueError(f"causal attention at chosen positions takes one per row, got {index.size(1)}")
+        mask = mask & (torch.arange(mask.size(1), device=mask.device) <= index)  # (B, N)
+    return mask, False
 
 
 def _inverse_norm(x: torch.Tensor) -> tuple:
@@ -49,64 +69,97 @@ def _inverse_norm(x: torch.Tensor) -> tuple:
     return norm.clamp_min(_NORM_EPS).reciprocal_(), norm >= _NORM_EPS
 
 
-def _normalize_backward(grad: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, unclamped: torch.Tensor):
-    """Gradient through y = x · scale with scale = 1/‖x‖ (unclamped rows) or a constant (clamped rows).
+def _normalize_backward_(grad: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, unclamped: torch.Tensor):
+    """In place: `grad` (…, D) through y = x · scale, scale = 1/‖x‖ (or a constant where clamped).
 
-    d/dx (x/‖x‖)ᵀ g = scale·g − scale³ (x·g) x. `grad` (…, D) is overwritten and returned.
+    d/dx (x/‖x‖)ᵀ g = scale·g − scale³ (x·g) x; the second term vanishes where ‖x‖ was clamped.
     """
     dot = (x * grad).sum(dim=-1, keepdim=True)  # (…, 1)
-    coef = scale.pow(3).mul_(dot).mul_(unclamped).neg_()  # (…, 1); 0 where ‖x‖ was clamped
+    coef = scale.pow(3).mul_(dot).mul_(unclamped).neg_()  # (…, 1)
     return grad.mul_(scale).addcmul_(x, coef)
 
 
 class _HydraMix(torch.autograd.Function):
-    """`hydra_mix_reference` with a hand-written backward.
+    """The mixing step on the packed projection [q | k | v], with a hand-written backward.
 
     Autograd's version of the formula makes ~3× more passes over (B, N, D) tensors (F.normalize's
-    backward, the flip-cumsum-flip of cumsum's backward, temporaries) and that is most of the
-    attention's cost on CPU. Here: ~7 passes forward, ~17 backward, all in ≥fp32, and only
-    q, k, v (views of the qkv projection, alive anyway) plus the running sum are kept.
+    backward, cumsum's flip-cumsum-flip, temporaries), and splitting qkv into three chunks costs
+    one more copy in the backward (gluing the three gradients together). Here the forward makes
+    ~7 passes, the backward writes the gradients of q, k and v straight into one (B, N, 3D)
+    tensor, everything runs in at least fp32, and only qkv (alive anyway) and the running sum
+    are kept for the backward.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal):
-        q_dtype, k_dtype, v_dtype = q.dtype, k.dtype, v.dtype
-        compute = torch.promote_types(q.dtype, torch.float32)  # bf16/fp16 in, fp32 math
-        q, k, v = q.to(compute), k.to(compute), v.to(compute)
-        inv_q, unclamped_q = _inverse_norm(q)  # (B, N, 1)
+    def forward(ctx, qkv, mask, causal, index):
+        in_dtype = qkv.dtype
+        qkv = qkv.to(torch.promote_types(qkv.dtype, torch.float32))  # bf16/fp16 in, fp32 maths
+        q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, N, D) views
+        if index is not None:
+            q = gather_positions(q, index)  # (B, M, D)
+        inv_q, unclamped_q = _inverse_norm(q)  # (B, N|M, 1)
         inv_k, unclamped_k = _inverse_norm(k)  # (B, N, 1)
         scale_k = inv_k * mask.unsqueeze(-1)  # (B, N, 1): padding contributes nothing
         kv = (k * scale_k).mul_(v)  # (B, N, D): φ(k_s) ⊙ v_s over real s
         summary = kv.cumsum_(dim=1) if causal else kv.sum(dim=1, keepdim=True)  # (B, N|1, D)
-        out = (q * inv_q).mul_(summary)  # (B, N, D)
-        ctx.causal = causal
-        ctx.in_dtypes = (q_dtype, k_dtype, v_dtype)
-        ctx.save_for_backward(q, k, v, summary, inv_q, unclamped_q, scale_k, unclamped_k)
+        out = (q * inv_q).mul_(summary)  # (B, N|M, D)
+        ctx.causal, ctx.in_dtype = causal, in_dtype
+        ctx.save_for_backward(qkv, q, summary, inv_q, unclamped_q, scale_k, unclamped_k, index)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        q, k, v, summary, inv_q, unclamped_q, scale_k, unclamped_k = ctx.saved_tensors
-        grad_out = grad_out.to(q.dtype)
+        qkv, q, summary, inv_q, unclamped_q, scale_k, unclamped_k, index = ctx.saved_tensors
+        _, k, v = qkv.chunk(3, dim=-1)
+        grad_out = grad_out.to(qkv.dtype)
+        grad_qkv = torch.empty_like(qkv)  # (B, N, 3D), filled slice by slice
+        grad_q_slot, grad_k_slot, grad_v_slot = grad_qkv.chunk(3, dim=-1)
+
         # out = φ(q) ⊙ S  →  dφ(q) = g ⊙ S,  dS = g ⊙ φ(q)
-        grad_q = _normalize_backward(grad_out * summary, q, inv_q, unclamped_q)
-        grad_summary = (grad_out * q).mul_(inv_q)  # (B, N, D)
+        if index is None:
+            _normalize_backward_(torch.mul(grad_out, summary, out=grad_q_slot), q, inv_q, unclamped_q)
+        else:  # only M query positions: scatter their gradients, duplicates add up
+            grad_q = _normalize_backward_(grad_out * summary, q, inv_q, unclamped_q)  # (B, M, D)
+            grad_q_slot.zero_().scatter_add_(1, index.unsqueeze(-1).expand_as(grad_q), grad_q)
+        grad_summary = (grad_out * q).mul_(inv_q)  # (B, N|M, D)
+
+        # kv_s = φ(k_s) ⊙ v_s feeds S; dkv lands in the k slot first, then becomes dk there.
         if ctx.causal:
             # S_t = Σ_{s≤t} kv_s  →  dkv_s = Σ_{t≥s} dS_t = total − (prefix sum up to s−1)
             total = grad_summary.sum(dim=1, keepdim=True)  # (B, 1, D)
             prefix = grad_summary.cumsum_(dim=1)  # (B, N, D), in place
-            grad_kv = torch.empty_like(prefix)
-            grad_kv[:, :1] = total
-            torch.sub(total, prefix[:, :-1], out=grad_kv[:, 1:])
+            grad_k_slot[:, :1] = total
+            torch.sub(total, prefix[:, :-1], out=grad_k_slot[:, 1:])
+            grad_kv = grad_k_slot
         else:
-            grad_kv = grad_summary.sum(dim=1, keepdim=True)  # (B, 1, D), S is one sum
-        # kv = (k · scale_k) ⊙ v
-        grad_v = (grad_kv * k).mul_(scale_k)
-        grad_kv_scaled = grad_kv.mul_(v) if ctx.causal else grad_kv * v  # (B, N, D); reuse the buffer
-        grad_k = _normalize_backward(grad_kv_scaled, k, scale_k, unclamped_k)
-        q_dtype, k_dtype, v_dtype = ctx.in_dtypes
-        return grad_q.to(q_dtype), grad_k.to(k_dtype), grad_v.to(v_dtype), None, None
+            grad_kv = grad_summary.sum(dim=1, keepdim=True)  # (B, 1, D): S is one sum
+        torch.mul(grad_kv, k, out=grad_v_slot).mul_(scale_k)  # dv = dkv ⊙ φ(k)
+        if ctx.causal:
+            grad_k_slot.mul_(v)
+        else:
+            torch.mul(v, grad_kv, out=grad_k_slot)
+        _normalize_backward_(grad_k_slot, k, scale_k, unclamped_k)  # dk
+        return grad_qkv.to(ctx.in_dtype), None, None, None
+
+
+def hydra_mix_packed(qkv: torch.Tensor, mask: torch.Tensor, causal: bool, index: torch.Tensor = None) -> torch.Tensor:
+    """The mixing step on qkv = [q | k | v] (B, N, 3D): (B, N, D), or (B, M, D) at `index` (B, M) only.
+
+    mask: (B, N) bool, True at real items. Returns qkv's dtype; sums and norms run in at least
+    fp32, so bf16/fp16 inputs stay finite over long histories.
+    """
+    mask, causal = _visible_from(mask, causal, index)
+    return _HydraMix.apply(qkv, mask, causal, index).to(qkv.dtype)
+
+
+def hydra_mix_packed_reference(qkv, mask, causal, index=None):
+    """`hydra_mix_packed` through `hydra_mix_reference` (autograd): the source torch.compile fuses."""
+    q, k, v = qkv.chunk(3, dim=-1)
+    if index is not None:
+        q = gather_positions(q, index)
+    mask, causal = _visible_from(mask, causal, index)
+    return hydra_mix_reference(q, k, v, mask, causal)
 
 
 def hydra_mix(
@@ -116,10 +169,9 @@ def hydra_mix(
 
     q, k, v: (B, N, D); mask: (B, N) bool, True at real items. Returns (B, N, D), in q's dtype.
     Padded positions contribute nothing; their own outputs are defined but meaningless.
-    Bidirectional only: q may hold just M of the positions, (B, M, D) → (B, M, D).
-    Sums and norms run in at least fp32, so bf16/fp16 inputs stay finite over long histories.
+    HydraAttention calls `hydra_mix_packed` on its projection directly (no concatenation).
     """
-    return _HydraMix.apply(q, k, v, mask, causal).to(q.dtype)
+    return hydra_mix_packed(torch.cat([q, k, v], dim=-1), mask, causal)
 
 
 class CompiledOrEager:
@@ -169,13 +221,8 @@ def compiled_hydra_mix() -> CompiledOrEager:
     global _compiled_mix
     if _compiled_mix is None:
         # Inductor fuses the plain formula (norms, products, running sum) into a few kernels.
-        _compiled_mix = CompiledOrEager(hydra_mix_reference, fallback=hydra_mix)
+        _compiled_mix = CompiledOrEager(hydra_mix_packed_reference, fallback=hydra_mix_packed)
     return _compiled_mix
-
-
-def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
 class HydraAttention(nn.Module):
@@ -209,21 +256,14 @@ class HydraAttention(nn.Module):
         position still contributes its key and value, but mixing and W_o run M times, not N.
         Causal mode takes one position per row (M = 1).
         """
-        q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
-        mixed = self.mix(q, k, v, mask, index)  # (B, N or M, D)
+        qkv = self.qkv(x)  # (B, N, 3D): q, k and v side by side
+        mixed = self.mix(qkv, mask, index)  # (B, N or M, D)
         return self.out(self.dropout(mixed))
 
-    def mix(self, q, k, v, mask, index=None):
-        """The mixing step alone, (B, N, D) × 3 → (B, N or M, D); a method so a benchmark can remove it."""
-        mix = compiled_hydra_mix() if self.compile else hydra_mix
-        if index is None:
-            return mix(q, k, v, mask, self.causal)
-        if self.causal:
-            if index.size(1) != 1:
-                raise ValueError(f"causal attention at chosen positions takes one per row, got {index.size(1)}")
-            # Position t sees the real s ≤ t: its causal output is one sum over exactly those.
-            mask = mask & (torch.arange(mask.size(1), device=mask.device) <= index)  # (B, N)
-        return mix(gather_positions(q, index), k, v, mask, False)  # (B, M, D)
+    def mix(self, qkv, mask, index=None):
+        """The mixing step alone, (B, N, 3D) → (B, N or M, D); a method so a benchmark can remove it."""
+        mix = compiled_hydra_mix() if self.compile else hydra_mix_packed
+        return mix(qkv, mask, self.causal, index)
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, causal={self.causal}, compile={self.compile}"

@@ -8,13 +8,14 @@ import csv
 import os
 
 from recbole_hydra.benchmark import (
-    ALL_POSITIONS,
     CSV_COLUMNS,
     FULL,
     HYDRA,
     LAYER_COLUMNS,
     NO_LAYERS,
     NO_MIX,
+    PLAIN,
+    RECBOLE_GELU,
     REFERENCE_MODEL,
 )
 from recbole_hydra.results import format_table
@@ -61,13 +62,22 @@ def main_table(rows, reference=REFERENCE_MODEL):
     return format_table(lines, columns)
 
 
-def parts_table(rows, reference=REFERENCE_MODEL):
-    """Causal HydraRec's training step taken apart, each part as a ratio to the reference's step.
+# The breakdown's columns, in the order of the ladder: the drop-in swap, one change at a time up to
+# HydraRec, then HydraRec with parts removed.
+LADDER = ((PLAIN, "plain"), (RECBOLE_GELU, "+targets only"), (FULL, "+fused GELU = HydraRec"),
+          (NO_MIX, "HydraRec w/o mixing"), (NO_LAYERS, "w/o layers"))
 
-    all_positions: HydraRec computing its last layer at every position, as RecBole's models do
-    (the saving from computing only the positions the loss reads is not linear attention's);
-    no_mix: the mixing step removed (projections, FFN, norms, embeddings, CE loss and Adam kept),
-    HydraRec's cost with free attention; no_layers: embeddings, CE over all items and Adam only.
+
+def parts_table(rows, reference=REFERENCE_MODEL):
+    """Causal HydraRec's training step, built up from a drop-in swap and taken apart: each as a
+    ratio to the reference's step at the same N.
+
+    plain: SASRec's layout with Hydra attention swapped in (last layer at every position,
+    RecBole's GELU); +targets only: the last layer computes only the position the loss reads;
+    +fused GELU: torch's fused GELU in the feed-forward = HydraRec. Neither of these two is
+    linear attention's doing: RecBole's SASRec could have both. HydraRec w/o mixing: the mixing
+    step removed, projections kept (HydraRec with free attention); w/o layers: embeddings, CE
+    over all items and Adam only.
     """
     refs = _reference_rows(rows, reference)
     by_key = {(r["seq_len"], r["variant"]): r for r in rows
@@ -75,19 +85,16 @@ def parts_table(rows, reference=REFERENCE_MODEL):
     lines = []
     for n in sorted({r["seq_len"] for r in rows}):
         ref = refs.get(n)
-        found = {variant: by_key.get((n, variant)) for variant in (FULL, ALL_POSITIONS, NO_MIX, NO_LAYERS)}
+        found = {variant: by_key.get((n, variant)) for variant, _ in LADDER}
         if not ref or not all(found.values()):
             continue
         ms = {variant: row["train_ms"] for variant, row in found.items()}
-        line = {"N": n, f"{reference}_ms": _fmt(ref["train_ms"], 1)}
-        for variant, label in ((FULL, "HydraRec"), (ALL_POSITIONS, "all_positions"),
-                               (NO_MIX, "no_mix"), (NO_LAYERS, "no_layers")):
-            line[f"{label}_ms"] = _fmt(ms[variant], 1)
-            line[f"{label}/ref"] = _fmt(ms[variant] / ref["train_ms"], 2)
+        line = {"N": n, f"{reference}_ms": _fmt(ref["train_ms"], 1), "HydraRec_ms": _fmt(ms[FULL], 1)}
+        for variant, label in LADDER:
+            line[label] = _fmt(ms[variant] / ref["train_ms"], 2)
         line["mixing share"] = f"{(ms[FULL] - ms[NO_MIX]) / ms[FULL]:.0%}"
         lines.append(line)
-    columns = ["N", f"{reference}_ms", "HydraRec_ms", "all_positions_ms", "no_mix_ms", "no_layers_ms",
-               "HydraRec/ref", "all_positions/ref", "no_mix/ref", "no_layers/ref", "mixing share"]
+    columns = ["N", f"{reference}_ms", "HydraRec_ms"] + [label for _, label in LADDER] + ["mixing share"]
     return format_table(lines, columns) if lines else ""
 
 
@@ -112,7 +119,7 @@ def write_csv(rows, path, columns):
             writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
 
 
-def write_plot(rows, path):
+def write_plot(rows, path, title=""):
     """Log-log train time, inference time and peak memory against N, one line per model and mode."""
     import matplotlib
 
@@ -136,6 +143,8 @@ def write_plot(rows, path):
         ax.set_title(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -147,7 +156,7 @@ def report_text(rows, layer_rows, command, machine, clock_note):
              "Step time and peak memory (ratios to SASRec at the same N):", "", main_table(rows)]
     breakdown = parts_table(rows)
     if breakdown:
-        parts += ["", "Causal HydraRec's training step taken apart (ms, and as ratios to SASRec's step):",
+        parts += ["", "Causal HydraRec's training step, built up and taken apart (ratios to SASRec's step):",
                   "", breakdown]
     if layer_rows:
         parts += ["", "One HydraLayer with and without its mixing step (projections kept):", "",
@@ -155,13 +164,13 @@ def report_text(rows, layer_rows, command, machine, clock_note):
     return "\n".join(parts) + "\n"
 
 
-def write_outputs(rows, layer_rows, output_dir, command, machine, clock_note):
+def write_outputs(rows, layer_rows, output_dir, command, machine, clock_note, plot_title=""):
     """Write bench.csv, bench.png, bench.md (and layer_overhead.csv); return the markdown text."""
     os.makedirs(output_dir, exist_ok=True)
     write_csv(rows, os.path.join(output_dir, "bench.csv"), CSV_COLUMNS)
     if layer_rows:
         write_csv(layer_rows, os.path.join(output_dir, "layer_overhead.csv"), LAYER_COLUMNS)
-    write_plot(rows, os.path.join(output_dir, "bench.png"))
+    write_plot(rows, os.path.join(output_dir, "bench.png"), plot_title)
     text = report_text(rows, layer_rows, command, machine, clock_note)
     with open(os.path.join(output_dir, "bench.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -44,10 +44,12 @@ HYDRA = "HydraRec"
 
 # Variants of HydraRec that split its step into parts (only used for the breakdown table).
 FULL = "full"
+# A ladder from "SASRec with Hydra attention swapped in" to HydraRec, then HydraRec taken apart:
+PLAIN = "plain"  # last layer at every position and RecBole's unfused GELU, as RecBole's models
+RECBOLE_GELU = "recbole_gelu"  # HydraRec with RecBole's unfused GELU (last layer at targets only)
 NO_MIX = "no_mix"  # Hydra's mixing step removed, projections kept: out(dropout(v))
 NO_LAYERS = "no_layers"  # no encoder layers at all: embeddings + CE over all items + Adam
-ALL_POSITIONS = "all_positions"  # last layer computed at every position, as RecBole's models do
-PARTS = (ALL_POSITIONS, NO_MIX, NO_LAYERS)
+PARTS = (PLAIN, RECBOLE_GELU, NO_MIX, NO_LAYERS)
 COMPILED = "compile"  # the mixing step through torch.compile (config key `compile: True`)
 
 CSV_COLUMNS = [
@@ -262,8 +264,9 @@ def _limit_address_space(settings):
     resource.setrlimit(resource.RLIMIT_AS, (current + extra, resource.RLIM_INFINITY))
 
 
-def _without_mixing(q, k, v, mask, index=None):
+def _without_mixing(qkv, mask, index=None):
     """Hydra attention minus its mixing step: the value projection goes straight to W_o."""
+    v = qkv[..., 2 * qkv.size(-1) // 3 :]  # (B, N, D)
     return v if index is None else gather_positions(v, index)
 
 
@@ -274,7 +277,7 @@ class _NoLayer(nn.Module):
         return x if index is None else gather_positions(x, index)
 
 
-def apply_variant(model, variant):
+def apply_variant(model, variant, hidden_act="gelu"):
     """Turn a HydraRec into one of the PARTS variants (in place); FULL and COMPILED need nothing."""
     if variant == NO_MIX:
         for module in model.modules():
@@ -282,7 +285,11 @@ def apply_variant(model, variant):
                 module.mix = _without_mixing
     elif variant == NO_LAYERS:
         model.layers = nn.ModuleList([_NoLayer()])
-    elif variant == ALL_POSITIONS:
+    if variant in (PLAIN, RECBOLE_GELU):
+        for layer in model.layers:  # back to RecBole's own activation function
+            ffn = layer.feed_forward
+            ffn.intermediate_act_fn = ffn.get_hidden_act(hidden_act)
+    if variant == PLAIN:
         encode = model.encode
 
         def encode_everywhere(item_seq, index=None):  # every position, then pick
@@ -322,7 +329,7 @@ def measure_cell(cell, settings):
     dataset = create_dataset(config)
     transform = construct_transform(config)  # before the model: it names the mask fields it reads
     model = get_model(cell.model)(config, dataset)
-    apply_variant(model, cell.variant)
+    apply_variant(model, cell.variant, config["hidden_act"])
     device = config["device"]
     model = model.to(device)
     batch = transform(dataset, synthetic_batch(config, dataset.num(config["ITEM_ID_FIELD"]),

@@ -10,6 +10,7 @@ M = masked positions per sequence.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.layers import FeedForward
@@ -17,6 +18,13 @@ from recbole.model.loss import BPRLoss
 
 from recbole_hydra.attention import HydraAttention, gather_positions
 from recbole_hydra.checks import check_model_config
+
+
+# RecBole's FeedForward writes GELU as x·0.5·(1 + erf(x/√2)) and swish as x·sigmoid(x): five and
+# two separate ops, each keeping a (B, N, inner) tensor for the backward. torch's fused kernels
+# compute the same functions: ~40% less activation memory and ~20% less time per training step
+# of HydraRec on CPU (docs/performance.md). The weights and the maths are unchanged.
+FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
 
 
 class HydraLayer(nn.Module):
@@ -29,6 +37,8 @@ class HydraLayer(nn.Module):
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
         self.feed_forward = FeedForward(hidden_size, inner_size, hidden_dropout, hidden_act, eps)
+        if hidden_act in FUSED_ACTIVATIONS:
+            self.feed_forward.intermediate_act_fn = FUSED_ACTIVATIONS[hidden_act]
 
     def forward(self, x, mask, index=None):
         """x: (B, N, D), mask: (B, N) bool → (B, N, D); or (B, M, D) at positions `index` (B, M) only."""

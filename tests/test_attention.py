@@ -93,22 +93,29 @@ def test_constructor_rejects_bad_arguments():
         HydraAttention(8, causal=True, dropout=1.0)
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_hand_written_backward_matches_autograd_of_the_formula(causal):
-    """hydra_mix's own backward against autograd through hydra_mix_reference, padding and zeros included."""
-    from recbole_hydra.attention import hydra_mix, hydra_mix_reference
+@pytest.mark.parametrize(
+    "causal, index",
+    [(True, None), (False, None), (True, [[6], [3], [0]]), (False, [[0, 2, 2], [1, 0, 3], [0, 0, 0]])],
+    ids=["causal", "bidirectional", "causal-at-targets", "bidirectional-at-repeated-positions"],
+)
+def test_hand_written_backward_matches_autograd_of_the_formula(causal, index):
+    """The fast mixing step's own backward against autograd through the plain formula, with padding,
+    zero vectors, a norm below eps, and outputs at chosen (even repeated) positions only."""
+    from recbole_hydra.attention import hydra_mix_packed, hydra_mix_packed_reference
 
     torch.manual_seed(0)
-    q, k, v = (torch.randn(B, N, D, dtype=torch.float64) for _ in range(3))
-    q[0, 1] = 0.0  # φ(0) = 0 on the clamped branch of the norm
-    k[1, 2] = 0.0
+    index = None if index is None else torch.tensor(index)
+    qkv = torch.randn(B, N, 3 * D, dtype=torch.float64)
+    qkv[0, 1, :D] = 0.0  # a zero query: φ(0) = 0 on the clamped branch of the norm
+    qkv[1, 2, D : 2 * D] = 0.0  # a zero key
     mask = right_padded_mask([7, 4, 1])
-    inputs = [t.requires_grad_() for t in (q, k, v)]
-    assert torch.autograd.gradcheck(lambda *qkv: hydra_mix(*qkv, mask, causal), inputs)
+    qkv.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: hydra_mix_packed(x, mask, causal, index), (qkv,))
     with torch.no_grad():  # below eps, φ is x / eps, not x / ‖x‖ (too close to the kink for gradcheck)
-        k[2, 0] *= 1e-9
-    grad_out = torch.randn(B, N, D, dtype=torch.float64)
-    ours = torch.autograd.grad(hydra_mix(*inputs, mask, causal), inputs, grad_out)
-    reference = torch.autograd.grad(hydra_mix_reference(*inputs, mask, causal), inputs, grad_out)
-    for got, expected in zip(ours, reference):
-        torch.testing.assert_close(got, expected)
+        qkv[2, 0, D : 2 * D] *= 1e-9
+    ours = hydra_mix_packed(qkv, mask, causal, index)
+    reference = hydra_mix_packed_reference(qkv, mask, causal, index)
+    torch.testing.assert_close(ours, reference)
+    grad_out = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, qkv, grad_out)[0],
+                               torch.autograd.grad(reference, qkv, grad_out)[0])

@@ -36,7 +36,7 @@ def test_bench_writes_csv_png_and_tables(workdir, capsys):
     full = [(r["model"], r["mode"], int(r["seq_len"])) for r in rows if r["variant"] == "full"]
     assert full == [("HydraRec", "causal", 8), ("HydraRec", "bidirectional", 8), ("SASRec", "causal", 8),
                     ("HydraRec", "causal", 16), ("HydraRec", "bidirectional", 16), ("SASRec", "causal", 16)]
-    assert {r["variant"] for r in rows} == {"full", "all_positions", "no_mix", "no_layers"}
+    assert {r["variant"] for r in rows} == {"full", "plain", "recbole_gelu", "no_mix", "no_layers"}
     for row in rows:
         assert row["status"] == "ok", row
         assert int(row["batch_size"]) == 256 // int(row["seq_len"])
@@ -92,13 +92,14 @@ def test_ratios_are_to_sasrec_at_the_same_length():
 
     rows = [row("HydraRec", 50, 40.0), row("SASRec", 50, 80.0), row("HydraRec", 200, 10.0),
             row("SASRec", 200, None, status="timeout"), row("HydraRec", 50, 30.0, "no_mix"),
-            row("HydraRec", 50, 20.0, "no_layers"), row("HydraRec", 50, 60.0, "all_positions")]
+            row("HydraRec", 50, 20.0, "no_layers"), row("HydraRec", 50, 60.0, "plain"),
+            row("HydraRec", 50, 52.0, "recbole_gelu")]
     table = main_table(rows).splitlines()
     assert "| 0.50 " in table[2]  # HydraRec at N=50: 40 / 80
     assert "timeout" in table[5] and "0.50" not in table[4]  # no reference at N=200, no ratio
     parts = parts_table(rows)
-    # all positions 60 / 80, no-mix floor 30 / 80, mixing share (40 - 30) / 40
-    assert "| 0.75 " in parts and "| 0.38 " in parts and "25%" in parts
+    # plain 60 / 80, +targets 52 / 80, no-mix floor 30 / 80, mixing share (40 - 30) / 40
+    assert all(f"| {ratio} " in parts for ratio in ("0.75", "0.65", "0.50", "0.38", "0.25", "25%"))
 
 
 # ----- compile option ------------------------------------------------------------------------
@@ -111,8 +112,7 @@ def fresh_compiled_mix(monkeypatch):
 
 def mix_inputs():
     torch.manual_seed(0)
-    q, k, v = torch.randn(3, 2, 5, 4).unbind(0)
-    return q, k, v, torch.tensor([[True] * 5, [True, True, False, False, False]])
+    return torch.randn(2, 5, 12), torch.tensor([[True] * 5, [True, True, False, False, False]])
 
 
 @pytest.mark.parametrize("failure", ["at_creation", "at_first_call"])
@@ -124,12 +124,12 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog, fresh_c
         monkeypatch.setattr(torch, "compile", no_compiler)
     else:
         monkeypatch.setattr(torch, "compile", lambda fn: no_compiler)
-    q, k, v, mask = mix_inputs()
+    qkv, mask = mix_inputs()
     with caplog.at_level(logging.WARNING, logger="recbole_hydra.attention"):
         layer = attention.HydraAttention(4, causal=True, compile=True)
-        out = layer.mix(q, k, v, mask)
-        layer.mix(q, k, v, mask)  # warned once, not per call
-    torch.testing.assert_close(out, attention.hydra_mix(q, k, v, mask, True))
+        out = layer.mix(qkv, mask)
+        layer.mix(qkv, mask)  # warned once, not per call
+    torch.testing.assert_close(out, attention.hydra_mix(*qkv.chunk(3, dim=-1), mask, True))
     assert not attention.compiled_hydra_mix().active
     warnings = [r for r in caplog.records if "torch.compile is unavailable" in r.getMessage()]
     assert len(warnings) == 1 and "C++ compiler" in warnings[0].getMessage()

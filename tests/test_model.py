@@ -93,3 +93,14 @@ def test_last_layer_at_chosen_positions_equals_everywhere_then_gather(tiny_confi
     seq = torch.randint(1, 100, (4, n)) * (torch.arange(n) < lengths.unsqueeze(1))  # right padding
     index = torch.randint(0, n, (4, 3)) if bidirectional else (lengths - 1).unsqueeze(1)
     torch.testing.assert_close(model.encode(seq, index), gather_positions(model.encode(seq), index))
+
+
+@pytest.mark.parametrize("act", ["gelu", "swish"])
+def test_fused_activation_is_recboles_function(act):
+    """HydraLayer swaps RecBole's written-out GELU / swish for torch's fused kernels: same values."""
+    from recbole_hydra.model import HydraLayer
+
+    layer = HydraLayer(8, 16, causal=True, hidden_dropout=0.0, attn_dropout=0.0, hidden_act=act, eps=1e-12)
+    x = torch.randn(4, 100, dtype=torch.float64) * 4
+    recboles = layer.feed_forward.get_hidden_act(act)
+    torch.testing.assert_close(layer.feed_forward.intermediate_act_fn(x), recboles(x))

@@ -116,7 +116,9 @@ def run(argv):
     print(f"bench on {machine}", flush=True)
     rows, layer_rows = run_bench(settings, progress=lambda line: print(line, flush=True))
     command = "python run_hydrarec.py bench " + " ".join(shlex.quote(a) for a in argv)
-    text = write_outputs(rows, layer_rows, args.output, command.strip(), machine, clock_note(settings))
+    title = (f"{settings.token_budget} tokens per step (batch = {settings.token_budget} // N), D={settings.hidden_size}, "
+             f"{settings.layers} layers, {settings.device}: a flat line is a cost linear in N")
+    text = write_outputs(rows, layer_rows, args.output, command.strip(), machine, clock_note(settings), title)
     print("\n" + text)
     print(f"wrote {args.output}/bench.csv, bench.png and bench.md", file=sys.stderr)
     return 0
