@@ -6,6 +6,7 @@ Ratios are to the reference model (RecBole's SASRec) at the same N; tables are f
 
 import csv
 import os
+import sys
 
 from recbole_hydra.benchmark import (
     CSV_COLUMNS,
@@ -170,7 +171,10 @@ def write_outputs(rows, layer_rows, output_dir, command, machine, clock_note, pl
     write_csv(rows, os.path.join(output_dir, "bench.csv"), CSV_COLUMNS)
     if layer_rows:
         write_csv(layer_rows, os.path.join(output_dir, "layer_overhead.csv"), LAYER_COLUMNS)
-    write_plot(rows, os.path.join(output_dir, "bench.png"), plot_title)
+    try:
+        write_plot(rows, os.path.join(output_dir, "bench.png"), plot_title)
+    except ImportError:  # matplotlib is an optional extra; the numbers matter more than the picture
+        print("bench.png not written: matplotlib is missing (pip install 'recbole-hydra[plot]')", file=sys.stderr)
     text = report_text(rows, layer_rows, command, machine, clock_note)
     with open(os.path.join(output_dir, "bench.md"), "w", encoding="utf-8") as f:
         f.write(text)

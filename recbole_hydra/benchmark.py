@@ -183,7 +183,6 @@ class PeakMemory:
     """
 
     def __init__(self, device):
-        self.torch = torch
         self.device = device
         if device.type == "cuda":
             self.kind = "cuda_max_allocated_delta"
@@ -206,9 +205,9 @@ class PeakMemory:
     def start(self):
         _release_freed_memory()
         if self.kind.startswith("cuda"):
-            self.torch.cuda.synchronize(self.device)
-            self.torch.cuda.reset_peak_memory_stats(self.device)
-            self.start_kb = self.torch.cuda.memory_allocated(self.device) / 1024
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start_kb = torch.cuda.memory_allocated(self.device) / 1024
         elif self.kind == "cpu_rss_peak_delta":
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
@@ -218,8 +217,8 @@ class PeakMemory:
 
     def peak_mb(self):
         if self.kind.startswith("cuda"):
-            self.torch.cuda.synchronize(self.device)
-            peak_kb = self.torch.cuda.max_memory_allocated(self.device) / 1024
+            torch.cuda.synchronize(self.device)
+            peak_kb = torch.cuda.max_memory_allocated(self.device) / 1024
         elif self.kind == "cpu_rss_peak_delta":
             peak_kb = _rss_kb("VmHWM")
         else:
@@ -375,7 +374,8 @@ def measure_layer_overhead(settings):
     """One HydraLayer with and without its mixing step (same weights, same input), per N and mode.
 
     Train = forward + backward to the layer's input and weights; infer = forward under no_grad.
-    The two layers alternate within each repetition so load changes hit both alike.
+    The two layers alternate step by step so load changes hit both alike, and each is timed
+    2·repeats + 1 times (a step here is short, and the difference sought is small).
     """
     from recbole_hydra.model import HydraLayer
 
@@ -403,7 +403,7 @@ def measure_layer_overhead(settings):
                     layer(x, mask)
 
             times = {key: [] for key in ("train", "train_nomix", "infer", "infer_nomix")}
-            for repeat in range(settings.warmup + settings.repeats):
+            for repeat in range(settings.warmup + 2 * settings.repeats + 1):
                 for suffix, mix in (("", None), ("_nomix", _without_mixing)):
                     if mix is None:
                         layer.attention.__dict__.pop("mix", None)  # back to the class's own method

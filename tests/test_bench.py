@@ -52,6 +52,17 @@ def test_bench_writes_csv_png_and_tables(workdir, capsys):
     assert (out / "bench.md").read_text().startswith("Command: `python run_hydrarec.py bench")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--lengths", "50", "0"], "'--lengths' must be a positive integer"),
+    (["--models", "Pop"], "'Pop' is not HydraRec or a RecBole sequential model"),
+    (["--dropout", "1.5"], "'--dropout' must be a number in [0, 1)"),
+])
+def test_bad_options_exit_2_naming_the_option(workdir, capsys, argv, message):
+    assert main(["bench", *argv, "--output", str(workdir / "never")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "never").exists()
+
+
 def test_a_cell_runs_in_its_own_process(workdir):
     settings = BenchSettings(hidden_size=8, repeats=1, warmup=0, token_budget=32, layer_overhead=False)
     row = run_cell(Cell("HydraRec", "bidirectional", 8, 4), settings)

@@ -120,5 +120,5 @@ def run(argv):
              f"{settings.layers} layers, {settings.device}: a flat line is a cost linear in N")
     text = write_outputs(rows, layer_rows, args.output, command.strip(), machine, clock_note(settings), title)
     print("\n" + text)
-    print(f"wrote {args.output}/bench.csv, bench.png and bench.md", file=sys.stderr)
+    print(f"results in {args.output}/: bench.csv, bench.md, bench.png, layer_overhead.csv", file=sys.stderr)
     return 0
