@@ -33,16 +33,6 @@ from recbole_hydra.pipeline import TrainingInterrupted, prepare, train_and_test
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy 2-core machine OpenMP's spinning made
-    an epoch here 50 times slower (8 s instead of 0.17 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def syn(tmp_path_factory):
     """A folder holding the synthetic dataset `syn` and a yaml that points RecBole at it."""

@@ -24,16 +24,6 @@ ROUNDS = 30  # stream up to 30 items per user: lengths 1..N exercise the recurre
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a small shared CPU, torch's worker threads spin against each other: tiny models train
-    several times faster on one thread (measured: 12 s against 83 s of CPU for the fixture below)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(workdir):
     from conftest import TINY
