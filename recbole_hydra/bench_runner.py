@@ -38,6 +38,10 @@ def _worker(kind, cell, settings, connection):
 
     warnings.filterwarnings("ignore")  # RecBole's pandas deprecation noise, once per cell
     torch.set_num_threads(settings.threads)
+    if settings.compile:  # compile in this process: no pool of compiler processes left behind
+        import torch._inductor.config
+
+        torch._inductor.config.compile_threads = 1
     result = measure_layer_overhead(settings) if kind == "layer_overhead" else measure_or_record(cell, settings)
     connection.send(result)
     connection.close()

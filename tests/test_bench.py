@@ -64,7 +64,7 @@ def test_bad_options_exit_2_naming_the_option(workdir, capsys, argv, message):
 
 
 def test_a_cell_runs_in_its_own_process(workdir):
-    settings = BenchSettings(hidden_size=8, repeats=1, warmup=0, token_budget=32, layer_overhead=False)
+    settings = BenchSettings(hidden_size=8, repeats=1, warmup=1, token_budget=32, layer_overhead=False)
     row = run_cell(Cell("HydraRec", "bidirectional", 8, 4), settings)
     assert row["status"] == "ok", row
     assert row["mem_measure"] in ("cpu_rss_peak_delta", "cpu_ru_maxrss_delta_lower_bound")
