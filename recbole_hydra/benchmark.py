@@ -56,7 +56,7 @@ COMPILED = "compile"  # the mixing step through torch.compile (config key `compi
 CSV_COLUMNS = [
     "model", "mode", "variant", "seq_len", "batch_size",
     "train_ms", "infer_ms", "peak_mem_mb", "infer_peak_mem_mb", "mem_measure",
-    "train_wall_ms", "infer_wall_ms", "clock", "train_steps_timed", "infer_steps_timed", "status", "note",
+    "train_wall_ms", "infer_wall_ms", "clock", "train_steps_timed", "infer_steps_timed", "rounds", "status", "note",
 ]
 LAYER_COLUMNS = [
     "mode", "seq_len", "batch_size", "layer_train_ms", "no_mix_train_ms", "train_overhead",
@@ -85,6 +85,7 @@ class BenchSettings:
     compile: bool = False  # also run HydraRec (causal) with `compile: True`
     amp: bool = False  # bf16 autocast (CPU) / fp16 autocast (CUDA) for every model's steps
     isolate: bool = True  # each cell in a fresh process; False: all in this one (quick checks)
+    rounds: int = 1  # run the whole plan this many times; each cell reports its median round
 
 
 @dataclass(frozen=True)
@@ -436,7 +437,7 @@ def measure_layer_overhead(settings):
 def empty_row(cell, settings, status, note=""):
     """A row for `cell` without measurements (yet, or ever: a cell that could not finish)."""
     row = {column: None for column in CSV_COLUMNS}
-    row.update(asdict(cell), clock=_clock(settings), status=status, note=note)
+    row.update(asdict(cell), clock=_clock(settings), rounds=1 if status == "ok" else 0, status=status, note=note)
     return row
 
 
