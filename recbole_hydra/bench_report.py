@@ -59,7 +59,7 @@ def main_table(rows, reference=REFERENCE_MODEL):
             "peak_mem_mb": _fmt(row["peak_mem_mb"], 1),
             f"train/{reference}": ratio("train_ms"), f"infer/{reference}": ratio("infer_ms"),
             f"mem/{reference}": ratio("peak_mem_mb"),
-            "status": row["status"] if _ok(row) else f"{row['status']}: {row['note']}",
+            "status": row["status"] if _ok(row) else f"{row['status']}: {row['note'][:80]}",  # full note in the csv
         })
     columns = ["model", "mode", "N", "batch", "train_ms", "infer_ms", "peak_mem_mb",
                f"train/{reference}", f"infer/{reference}", f"mem/{reference}", "status"]

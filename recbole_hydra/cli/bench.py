@@ -43,8 +43,8 @@ def parser():
     p.add_argument("--dataset", default="ml-100k", help="RecBole dataset that sets the item count")
     p.add_argument("--dropout", type=float, default=0.5, help="hidden and attention dropout of every model")
     p.add_argument("--parts", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time causal HydraRec with its last layer at every position, without its "
-                   "mixing step, and without layers (the breakdown)")
+                   help="also time causal HydraRec as a plain drop-in for SASRec's attention, with "
+                   "RecBole's GELU, without its mixing step, and without layers (the breakdown)")
     p.add_argument("--layer-overhead", action=argparse.BooleanOptionalAction, default=True,
                    help="also time one HydraLayer with and without its mixing step")
     p.add_argument("--compile", action="store_true", help="also time causal HydraRec with compile: True")
