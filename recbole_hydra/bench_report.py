@@ -9,6 +9,7 @@ import os
 import sys
 
 from recbole_hydra.benchmark import (
+    COMPILED,
     CSV_COLUMNS,
     FULL,
     HYDRA,
@@ -42,21 +43,23 @@ def _fmt(value, digits):
 
 
 def main_table(rows, reference=REFERENCE_MODEL):
-    """Every full-model row with its time and memory, and each as a ratio to the reference."""
+    """Every model's row (and compiled HydraRec's) with its time and memory, and their ratios to the
+    reference; the breakdown variants have their own table."""
     refs = _reference_rows(rows, reference)
     lines = []
     for row in rows:
-        if row["variant"] != FULL:
+        if row["variant"] not in (FULL, COMPILED):
             continue
         ref = refs.get(row["seq_len"]) if _ok(row) else None
         ratio = lambda key: _fmt(_ratio(row[key], ref[key]) if ref else None, 2)  # noqa: E731
+        name = row["model"] if row["variant"] == FULL else f"{row['model']} ({row['variant']})"
         lines.append({
-            "model": row["model"], "mode": row["mode"], "N": row["seq_len"], "batch": row["batch_size"],
+            "model": name, "mode": row["mode"], "N": row["seq_len"], "batch": row["batch_size"],
             "train_ms": _fmt(row["train_ms"], 1), "infer_ms": _fmt(row["infer_ms"], 1),
             "peak_mem_mb": _fmt(row["peak_mem_mb"], 1),
             f"train/{reference}": ratio("train_ms"), f"infer/{reference}": ratio("infer_ms"),
             f"mem/{reference}": ratio("peak_mem_mb"),
-            "status": row["status"] if _ok(row) else f"{row['status']}: {row['note']}",
+            "status": row["status"] if _ok(row) else f"{row['status']}: {row['note'][:80]}",  # full note in the csv
         })
     columns = ["model", "mode", "N", "batch", "train_ms", "infer_ms", "peak_mem_mb",
                f"train/{reference}", f"infer/{reference}", f"mem/{reference}", "status"]

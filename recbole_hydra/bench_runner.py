@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import platform
 import signal
+import statistics
 import time
 from recbole_hydra.benchmark import FULL, empty_row, measure_layer_overhead, measure_or_record, plan_cells
 
@@ -38,6 +39,10 @@ def _worker(kind, cell, settings, connection):
 
     warnings.filterwarnings("ignore")  # RecBole's pandas deprecation noise, once per cell
     torch.set_num_threads(settings.threads)
+    if settings.compile:  # compile in this process: no pool of compiler processes left behind
+        import torch._inductor.config
+
+        torch._inductor.config.compile_threads = 1
     result = measure_layer_overhead(settings) if kind == "layer_overhead" else measure_or_record(cell, settings)
     connection.send(result)
     connection.close()
@@ -75,31 +80,77 @@ def run_cell(cell, settings):
 
 
 def run_bench(settings, progress=print):
-    """Every planned cell in turn, then the layer-overhead job: (rows, layer_rows)."""
+    """The whole plan (every cell, then the layer-overhead job), `rounds` times over:
+    (rows, layer_rows), each cell's figures the median of its rounds."""
     if not settings.isolate:
         import torch
 
         torch.set_num_threads(settings.threads)
     cells = plan_cells(settings)
-    rows = []
-    for index, cell in enumerate(cells, 1):
-        started = time.perf_counter()
-        rows.append(run_cell(cell, settings))
-        progress(f"[{index}/{len(cells)}] {describe_row(rows[-1])} ({time.perf_counter() - started:.0f} s)")
-    layer_rows = []
-    if settings.layer_overhead:
-        if settings.isolate:
-            timeout = settings.cell_timeout_s * max(1, len(settings.lengths))
-            layer_rows, failure = run_worker("layer_overhead", settings, timeout)
-        else:
-            layer_rows, failure = measure_layer_overhead(settings), None
-        if failure:
-            progress(f"layer overhead: not measured ({failure[0]}: {failure[1]})")
-            layer_rows = []
-        else:
-            progress("layer overhead (train): " + ", ".join(
-                f"N={r['seq_len']} {r['mode']} {r['train_overhead']:+.1%}" for r in layer_rows))
-    return rows, layer_rows
+    rounds, layer_rounds = [], []
+    for round_index in range(settings.rounds):
+        prefix = f"[round {round_index + 1}/{settings.rounds}] " if settings.rounds > 1 else ""
+        rows = []
+        for index, cell in enumerate(cells, 1):
+            started = time.perf_counter()
+            rows.append(run_cell(cell, settings))
+            progress(f"{prefix}[{index}/{len(cells)}] {describe_row(rows[-1])} "
+                     f"({time.perf_counter() - started:.0f} s)")
+        rounds.append(rows)
+        if settings.layer_overhead:
+            layer_rows = _run_layer_overhead(settings, progress, prefix)
+            if layer_rows:
+                layer_rounds.append(layer_rows)
+    return median_over_rounds(rounds), median_layer_rows(layer_rounds)
+
+
+def _run_layer_overhead(settings, progress, prefix=""):
+    if settings.isolate:
+        timeout = settings.cell_timeout_s * max(1, len(settings.lengths))
+        layer_rows, failure = run_worker("layer_overhead", settings, timeout)
+    else:
+        layer_rows, failure = measure_layer_overhead(settings), None
+    if failure:
+        progress(f"{prefix}layer overhead: not measured ({failure[0]}: {failure[1]})")
+        return []
+    progress(prefix + "layer overhead (train): " + ", ".join(
+        f"N={r['seq_len']} {r['mode']} {r['train_overhead']:+.1%}" for r in layer_rows))
+    return layer_rows
+
+
+_MEDIAN_FIELDS = ("train_ms", "infer_ms", "peak_mem_mb", "infer_peak_mem_mb", "train_wall_ms",
+                  "infer_wall_ms", "train_steps_timed", "infer_steps_timed")
+
+
+def median_over_rounds(rounds):
+    """Rounds of rows (each the same cells in the same order) → one row per cell: the median of its
+    successful rounds, `rounds` = how many; a cell with none keeps its first failure."""
+    merged = []
+    for per_cell in zip(*rounds):
+        ok = [row for row in per_cell if row["status"] == "ok"]
+        row = dict(ok[0] if ok else per_cell[0])
+        if ok:
+            for key in _MEDIAN_FIELDS:
+                row[key] = statistics.median(r[key] for r in ok)
+            failed = [r for r in per_cell if r["status"] != "ok"]
+            if failed:
+                row["note"] = f"{len(failed)} of {len(per_cell)} rounds failed ({failed[0]['status']}: {failed[0]['note']})"
+        row["rounds"] = len(ok)
+        merged.append(row)
+    return merged
+
+
+def median_layer_rows(layer_rounds):
+    """The layer-overhead rows of several rounds → their medians, overheads from the median times."""
+    merged = []
+    for per_row in zip(*layer_rounds):
+        row = dict(per_row[0])
+        for key in ("layer_train_ms", "no_mix_train_ms", "layer_infer_ms", "no_mix_infer_ms"):
+            row[key] = statistics.median(r[key] for r in per_row)
+        row["train_overhead"] = row["layer_train_ms"] / row["no_mix_train_ms"] - 1
+        row["infer_overhead"] = row["layer_infer_ms"] / row["no_mix_infer_ms"] - 1
+        merged.append(row)
+    return merged
 
 
 def describe_row(row):

@@ -8,7 +8,8 @@ One *cell* is one model (and mode) at one history length N:
 * inference step: full_sort_predict under no_grad (a score for every item), as RecBole's
   full-sort evaluation calls it;
 * `warmup` untimed steps, then `repeats` timed ones; the median is reported;
-* peak memory of each phase above what the process held when the phase began (`PeakMemory`).
+* peak memory of the steps after the first, above what the process held after the first
+  (`PeakMemory`): a step's working memory, not one-time state such as Adam's moments.
 
 Every model gets the same sizes (hidden, layers, inner = 4·hidden, 2 heads where it has heads),
 the same CE loss over all items, the same dropout and the same batch. Models are built the RecBole
@@ -55,7 +56,7 @@ COMPILED = "compile"  # the mixing step through torch.compile (config key `compi
 CSV_COLUMNS = [
     "model", "mode", "variant", "seq_len", "batch_size",
     "train_ms", "infer_ms", "peak_mem_mb", "infer_peak_mem_mb", "mem_measure",
-    "train_wall_ms", "infer_wall_ms", "clock", "train_steps_timed", "infer_steps_timed", "status", "note",
+    "train_wall_ms", "infer_wall_ms", "clock", "train_steps_timed", "infer_steps_timed", "rounds", "status", "note",
 ]
 LAYER_COLUMNS = [
     "mode", "seq_len", "batch_size", "layer_train_ms", "no_mix_train_ms", "train_overhead",
@@ -84,6 +85,7 @@ class BenchSettings:
     compile: bool = False  # also run HydraRec (causal) with `compile: True`
     amp: bool = False  # bf16 autocast (CPU) / fp16 autocast (CUDA) for every model's steps
     isolate: bool = True  # each cell in a fresh process; False: all in this one (quick checks)
+    rounds: int = 1  # run the whole plan this many times; each cell reports its median round
 
 
 @dataclass(frozen=True)
@@ -226,30 +228,35 @@ class PeakMemory:
         return max(0.0, peak_kb - self.start_kb) / 1024
 
 
-def _time_steps(step, settings, sync):
+def _time_steps(step, settings, sync, after_first_step=None):
     """(median main-clock ms, median wall ms, timed steps) of repeated calls of `step`.
 
     `warmup` untimed calls (only the first when one call takes over a quarter of the phase
     budget: its first call already paid the one-time costs), then `repeats` timed calls, cut
     short, once three are in, when the phase has run for `phase_budget_s`: a 12 s SASRec step at
-    N=4000 then costs four steps, not seven.
+    N=4000 then costs four steps, not seven. `after_first_step` runs once the first call is done
+    (memory is measured from there: lazily built state such as Adam's moments or compiled
+    kernels is not a step's working memory).
     """
     started = time.perf_counter()
-    for index in range(settings.warmup):
-        step()
-        sync()
-        if index == 0 and time.perf_counter() - started > settings.phase_budget_s / 4:
-            break
+    calls = 0
     main, wall = [], []
     use_cpu_clock = _clock(settings) == "process_cpu"
-    for _ in range(settings.repeats):
-        if len(main) >= 3 and time.perf_counter() - started > settings.phase_budget_s:
+    while len(main) < settings.repeats:
+        warming = calls < settings.warmup
+        if warming and calls == 1 and time.perf_counter() - started > settings.phase_budget_s / 4:
+            warming = False  # one slow warm-up call is enough
+        if not warming and len(main) >= 3 and time.perf_counter() - started > settings.phase_budget_s:
             break
         wall_start, cpu_start = time.perf_counter(), time.process_time()
         step()
         sync()
-        wall.append(time.perf_counter() - wall_start)
-        main.append(time.process_time() - cpu_start if use_cpu_clock else wall[-1])
+        if not warming:
+            wall.append(time.perf_counter() - wall_start)
+            main.append(time.process_time() - cpu_start if use_cpu_clock else wall[-1])
+        calls += 1
+        if calls == 1 and after_first_step is not None:
+            after_first_step()
     return statistics.median(main) * 1000, statistics.median(wall) * 1000, len(main)
 
 
@@ -355,17 +362,16 @@ def measure_cell(cell, settings):
 
     model.train()
     losses = []
-    memory.start()
     row["train_ms"], row["train_wall_ms"], row["train_steps_timed"] = _time_steps(
-        lambda: losses.append(train_step().detach()), settings, sync)
+        lambda: losses.append(train_step().detach()), settings, sync, after_first_step=memory.start)
     row["peak_mem_mb"] = memory.peak_mb()
     if not all(torch.isfinite(loss) for loss in losses):
         row.update(status="error", note="non-finite training loss")
         return row
 
     model.eval()
-    memory.start()
-    row["infer_ms"], row["infer_wall_ms"], row["infer_steps_timed"] = _time_steps(infer_step, settings, sync)
+    row["infer_ms"], row["infer_wall_ms"], row["infer_steps_timed"] = _time_steps(
+        infer_step, settings, sync, after_first_step=memory.start)
     row["infer_peak_mem_mb"] = memory.peak_mb()
     return row
 
@@ -431,7 +437,7 @@ def measure_layer_overhead(settings):
 def empty_row(cell, settings, status, note=""):
     """A row for `cell` without measurements (yet, or ever: a cell that could not finish)."""
     row = {column: None for column in CSV_COLUMNS}
-    row.update(asdict(cell), clock=_clock(settings), status=status, note=note)
+    row.update(asdict(cell), clock=_clock(settings), rounds=1 if status == "ok" else 0, status=status, note=note)
     return row
 
 

@@ -11,7 +11,7 @@ from recbole.utils import get_model
 
 from recbole_hydra import attention
 from recbole_hydra.bench_report import main_table, parts_table
-from recbole_hydra.bench_runner import run_cell, run_worker
+from recbole_hydra.bench_runner import median_over_rounds, run_cell, run_worker
 from recbole_hydra.benchmark import CSV_COLUMNS, LAYER_COLUMNS, BenchSettings, Cell, plan_cells, synthetic_batch
 from recbole_hydra.checks import ConfigError, check_model_config
 from recbole_hydra.cli import main
@@ -64,7 +64,7 @@ def test_bad_options_exit_2_naming_the_option(workdir, capsys, argv, message):
 
 
 def test_a_cell_runs_in_its_own_process(workdir):
-    settings = BenchSettings(hidden_size=8, repeats=1, warmup=0, token_budget=32, layer_overhead=False)
+    settings = BenchSettings(hidden_size=8, repeats=1, warmup=1, token_budget=32, layer_overhead=False)
     row = run_cell(Cell("HydraRec", "bidirectional", 8, 4), settings)
     assert row["status"] == "ok", row
     assert row["mem_measure"] in ("cpu_rss_peak_delta", "cpu_ru_maxrss_delta_lower_bound")
@@ -85,6 +85,22 @@ def test_failures_become_rows_not_crashes(monkeypatch):
 
     result, failure = run_worker("cell", settings, timeout_s=0.01, cell=cell)
     assert result is None and failure[0] == "timeout"
+
+
+def test_rounds_give_each_cell_its_median_round():
+    def row(train, status="ok"):
+        ms = None if status != "ok" else train
+        return {"model": "SASRec", "status": status, "note": "" if ms else "over 300 s", "train_ms": ms,
+                "infer_ms": ms, "peak_mem_mb": ms, "infer_peak_mem_mb": ms, "train_wall_ms": ms,
+                "infer_wall_ms": ms, "train_steps_timed": 5, "infer_steps_timed": 5, "rounds": 1}
+
+    rounds = [[row(10.0), row(1.0), row(0, "timeout")],
+              [row(30.0), row(0, "timeout"), row(0, "timeout")],
+              [row(20.0), row(3.0), row(0, "oom")]]
+    steady, flaky, failed = median_over_rounds(rounds)
+    assert steady["train_ms"] == 20.0 and steady["rounds"] == 3 and steady["note"] == ""
+    assert flaky["train_ms"] == 2.0 and flaky["rounds"] == 2 and "1 of 3 rounds failed (timeout" in flaky["note"]
+    assert failed["status"] == "timeout" and failed["rounds"] == 0 and failed["train_ms"] is None
 
 
 def test_plan_has_two_hydrarec_rows_per_length_and_same_tokens():

@@ -99,3 +99,12 @@ def test_overrides_are_typed_without_eval():
 def test_build_config_sets_ce_defaults_for_builtin_models():
     config = build_config("SASRec", "ml-100k")
     assert config["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_recbole_models_leave_torch_anomaly_detection_off():
+    """RecBole's sine.py switches anomaly detection on at import (slowing every backward pass)."""
+    import torch
+
+    get_model("SASRec")  # imports every RecBole sequential model, sine.py included
+    assert "recbole.model.sequential_recommender.sine" in sys.modules
+    assert not torch.is_anomaly_enabled()
