@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
 
@@ -300,9 +300,10 @@ def markdown_summary(rows, dataset, reference=("SASRec", "causal")):
     return "\n".join(lines) + "\n"
 
 
-def settings_section(common, seeds, threads, command):
+def settings_section(common, seeds, threads, jobs, command):
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
-    lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}.",
+    lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
+             f"runs side by side: {jobs}.",
              "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
     lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
     lines += ["", "Command:", "", f"    {command}", ""]
@@ -387,8 +388,11 @@ def _safe_modes(model):
 
 
 def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
-            threads=None, redo=False, command=None, runner=run_in_subprocess):
-    """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown."""
+            threads=None, jobs=1, redo=False, command=None, runner=run_in_subprocess):
+    """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
+
+    `jobs` runs train side by side, each in its own process with `threads` torch threads.
+    """
     output_dir = os.path.abspath(output_dir)
     common = common_settings(config_files, dict(overrides or {}), output_dir)
     entries = plan(models, dataset, seeds, common)
@@ -401,32 +405,46 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     command = command or " ".join(sys.argv)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
-    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, command)
+    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, jobs, command)
     metric = "test_" + common["valid_metric"].lower()
 
     print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
-          f"{len(pending)} to run", flush=True)
+          f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""), flush=True)
     start = time.monotonic()
-    for index, entry in enumerate(pending, 1):
-        print(f"\n[{index}/{len(pending)}] {entry.model} ({entry.mode}) seed {entry.seed} "
-              f"- elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
+    labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
+
+    def run_one(entry):
+        """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
+        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
             result, resolved, device = runner(entry, dataset, threads, output_dir)
             write_resolved_config(entry, resolved, output_dir)
-            row = result_row(entry, result, device, threads, config_file)
-            print(f"[{index}/{len(pending)}] {entry.name}: {metric} {row.get(metric, float('nan')):.4f}, "
-                  f"best epoch {row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch", flush=True)
+            return result_row(entry, result, device, threads, config_file)
         except BrokenProcessPool:
-            row = failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
-            print(f"[{index}/{len(pending)}] {entry.name} FAILED: {row['error']}", file=sys.stderr, flush=True)
+            return failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
         except Exception as error:  # one failed run must not stop the others
             traceback.print_exception(error)
-            row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
-            print(f"[{index}/{len(pending)}] {entry.name} FAILED: {row['error']}", file=sys.stderr, flush=True)
-        rows = upsert(read_rows(csv_path), row)
-        write_comparison(csv_path, rows)
-        write_reports(rows, output_dir, dataset, settings_text, metric)
+            return failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+
+    # Threads only wait: each run trains in its own process. The pool takes entries in order,
+    # so a cut-short comparison still holds whole seeds. Only this thread writes the files.
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="compare")
+    futures = {pool.submit(run_one, entry): entry for entry in pending}
+    try:
+        for future in as_completed(futures):
+            entry, row = futures[future], future.result()
+            if row["status"] == "ok":
+                print(f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
+                      f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch", flush=True)
+            else:
+                print(f"{labels[entry.key]} FAILED: {row['error']}", file=sys.stderr, flush=True)
+            rows = upsert(read_rows(csv_path), row)
+            write_comparison(csv_path, rows)
+            write_reports(rows, output_dir, dataset, settings_text, metric)
+    finally:
+        # On Ctrl-C: runs not yet started are dropped; finished ones are already in the CSV.
+        pool.shutdown(wait=True, cancel_futures=True)
 
     text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric)
     print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)

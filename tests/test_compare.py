@@ -43,6 +43,7 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert "'Pop' is a traditional model" in capsys.readouterr().err
     assert main(["compare", "--seeds", "0"]) == 2
     assert main(["compare", "--threads", "0"]) == 2
+    assert main(["compare", "--jobs", "0"]) == 2
     assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
     assert not (workdir / "unused").exists()
 
@@ -126,3 +127,25 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
         compare(**dict(args, models=["SASRec"], overrides=overrides), runner=_fake_runner(calls), redo=True)
     assert os.listdir(output).count("comparison.csv") == 1  # no temporary files left behind
     assert not [name for name in os.listdir(output) if name.startswith(".tmp")]
+
+
+def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
+    import threading
+
+    calls, both_running = [], threading.Barrier(2, timeout=30)
+    fake = _fake_runner(calls)
+
+    def runner(entry, dataset, threads, workdir):
+        if entry.seed == 2020:  # the first two runs only finish once both have started
+            both_running.wait()
+        return fake(entry, dataset, threads, workdir)
+
+    output = tmp_path / "jobs"
+    compare(models=["SASRec", "BERT4Rec"], dataset="ml-100k", seeds=2, output_dir=str(output),
+            overrides=SMALL, threads=1, jobs=2, command="compare -j 2", runner=runner)
+    rows = read_rows(output / "comparison.csv")
+    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
+        ("BERT4Rec", "2020", "ok"), ("BERT4Rec", "2021", "ok"), ("SASRec", "2020", "ok"), ("SASRec", "2021", "ok")]
+    assert sorted(calls) == sorted(["SASRec-causal-2020", "BERT4Rec-bidirectional-2020",
+                                    "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"])
+    assert "runs side by side: 2" in (output / "comparison.md").read_text()

@@ -23,6 +23,9 @@ def parser():
     p.add_argument("--output", "-o", default="comparison", help="output folder (default ./comparison)")
     p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every model")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's choice)")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="runs trained side by side, each in its own process (default 1); "
+                   "with --threads T, use jobs × T ≤ your cores")
     p.add_argument("--redo", action="store_true", help="rerun runs already in DIR/comparison.csv")
     return p
 
@@ -31,7 +34,7 @@ def run(argv):
     from recbole_hydra.compare import compare
 
     args, rest = parser().parse_known_args(argv)
-    options = {"--seeds": args.seeds, "--threads": args.threads}
+    options = {"--seeds": args.seeds, "--threads": args.threads, "--jobs": args.jobs}
     for option, value in options.items():
         if value is not None:
             positive_int(options, option)
@@ -39,7 +42,7 @@ def run(argv):
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
     table = compare(
         args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
-        overrides=parse_overrides(rest), threads=args.threads, redo=args.redo, command=command,
+        overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo, command=command,
     )
     print(table)
     return 0
