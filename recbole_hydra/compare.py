@@ -164,9 +164,18 @@ def plain(value):
     return str(getattr(value, "name", value))
 
 
-def _run_entry(model, dataset, settings, threads, workdir):
-    """Child process: build the config, train and test; (RunResult as dict, resolved config)."""
+def _run_entry(model, dataset, settings, threads, workdir, console_file=None):
+    """Child process: build the config, train and test; (RunResult as dict, resolved config).
+
+    With `console_file`, everything the run prints goes there instead of the shared terminal.
+    """
     import warnings
+
+    if console_file:
+        os.makedirs(os.path.dirname(console_file), exist_ok=True)
+        with open(console_file, "a", encoding="utf-8") as console:
+            os.dup2(console.fileno(), 1)
+            os.dup2(console.fileno(), 2)
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x
     import torch
@@ -183,11 +192,19 @@ def _run_entry(model, dataset, settings, threads, workdir):
     return dataclasses.asdict(result), resolved, str(config["device"])
 
 
-def run_in_subprocess(entry, dataset, threads, workdir):
-    """Run one entry in a fresh spawned interpreter; exceptions come back as exceptions."""
+def console_path(workdir, entry):
+    return os.path.join(workdir, "log", "console", f"{entry.name}.log")
+
+
+def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
+    """Run one entry in a fresh spawned interpreter; exceptions come back as exceptions.
+
+    `quiet`: the run's output goes to its console file (side-by-side runs would interleave).
+    """
     context = multiprocessing.get_context("spawn")
+    console_file = console_path(workdir, entry) if quiet else None
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir).result()
+        return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file).result()
 
 
 # ----- rows and files ---------------------------------------------------------------------
@@ -415,10 +432,11 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
 
     def run_one(entry):
         """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
-        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
+        where = f" (output: {console_path(output_dir, entry)})" if jobs > 1 else ""
+        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{where}", flush=True)
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
-            result, resolved, device = runner(entry, dataset, threads, output_dir)
+            result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
             write_resolved_config(entry, resolved, output_dir)
             return result_row(entry, result, device, threads, config_file)
         except BrokenProcessPool:

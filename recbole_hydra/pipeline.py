@@ -6,6 +6,7 @@ Besides RecBole's best-model checkpoint, a run keeps its last evaluated epoch in
 `<checkpoint>-last.pth` until it finishes, so that resuming after an interruption loses no epoch.
 """
 
+import itertools
 import os
 import resource
 import sys
@@ -91,15 +92,30 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
-def unused_checkpoint_path(path):
-    """RecBole names a checkpoint by the second it started: a second run of the same model within
-    that second would overwrite the first one's checkpoint. Add -2, -3, ... to a taken name."""
+def claim_checkpoint_path(path):
+    """A free checkpoint name, claimed by creating it empty; -2, -3, ... added to a taken name.
+
+    RecBole names a checkpoint by the model and the second it started, so two runs started in the
+    same second (one after the other, or side by side as in `compare --jobs 2`) would share one
+    file. Creating it with O_EXCL is atomic across processes: no two runs can claim one name.
+    The first save replaces the empty file; `_drop_if_empty` removes it if none ever comes.
+    """
     root, ext = os.path.splitext(path)
-    candidate, number = path, 1
-    while os.path.exists(candidate) or os.path.exists(registry.last_checkpoint_path(candidate)):
-        number += 1
-        candidate = f"{root}-{number}{ext}"
-    return candidate
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    for number in itertools.count(1):
+        candidate = path if number == 1 else f"{root}-{number}{ext}"
+        if os.path.exists(registry.last_checkpoint_path(candidate)):
+            continue
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        return candidate
+
+
+def _drop_if_empty(path):
+    if path and os.path.isfile(path) and os.path.getsize(path) == 0:
+        os.remove(path)
 
 
 def _last_epoch_saver(trainer, path, saved_epochs):
@@ -116,7 +132,8 @@ def _resumable(trainer, last_file, saved_epochs):
     """(checkpoint, epoch) that --resume should take after an interruption, or (None, None)."""
     if last_file and os.path.isfile(last_file):
         return last_file, saved_epochs[-1] if saved_epochs else None
-    if os.path.isfile(trainer.saved_model_file):  # best model only: runs without validation
+    if os.path.isfile(trainer.saved_model_file) and os.path.getsize(trainer.saved_model_file) > 0:
+        # best model only: runs without validation
         return trainer.saved_model_file, None
     return None, None
 
@@ -132,9 +149,13 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None):
     if init_model is not None:
         init_model(model, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    trainer.saved_model_file = unused_checkpoint_path(trainer.saved_model_file)
+    if saved:
+        trainer.saved_model_file = claim_checkpoint_path(trainer.saved_model_file)
+    claimed = trainer.saved_model_file
     if resume_file:
-        trainer.resume_checkpoint(resume_file)
+        trainer.resume_checkpoint(resume_file)  # may point saved_model_file back at the run's best file
+    if trainer.saved_model_file != claimed:
+        _drop_if_empty(claimed)
     epoch_seconds, valid_scores, saved_epochs = [], [], []
     _instrument(trainer, epoch_seconds, valid_scores)
     device = torch.device(config["device"])
@@ -152,6 +173,8 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None):
         inference_seconds = time.perf_counter() - start
     except KeyboardInterrupt:
         raise TrainingInterrupted(*_resumable(trainer, last_file, saved_epochs)) from None
+    finally:
+        _drop_if_empty(trainer.saved_model_file if saved else None)  # claimed, never saved into
     if last_file and os.path.exists(last_file):
         os.remove(last_file)  # finished: the best-model checkpoint is the run's result
     memory, memory_kind = peak_memory_mb(device)

@@ -66,7 +66,7 @@ def test_summary_table_means_stds_best_and_ratios():
 def _fake_runner(calls):
     """Stands in for the subprocess on a rerun: records what would run, returns a plausible result."""
 
-    def run(entry, dataset, threads, workdir):
+    def run(entry, dataset, threads, workdir, quiet=False):
         calls.append(entry.name)
         result = RunResult(
             model=entry.model, dataset=dataset, seed=entry.seed, best_valid_score=0.5,
@@ -83,10 +83,10 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     output = tmp_path / "cmp"
     # mask_ratio × MAX_ITEM_LIST_LENGTH < 1 makes bidirectional HydraRec fail in its own process
     # (the check is in the model's constructor); SASRec ignores the key and must still finish.
-    overrides = dict(SMALL, mask_ratio=0.05)
+    overrides = dict(SMALL, mask_ratio=0.05, state="INFO")  # INFO: the runs print their logs
     args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", seeds=1,
-                output_dir=str(output), overrides=overrides, threads=1, command="compare --the-command")
-    compare(**args)
+                output_dir=str(output), overrides=overrides, threads=1, jobs=2, command="compare --the-command")
+    compare(**args)  # both runs side by side, each in its own process
 
     rows = {row["model"]: row for row in read_rows(output / "comparison.csv")}
     sasrec, hydra = rows["SASRec"], rows["HydraRec"]
@@ -98,6 +98,8 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     assert sasrec["peak_memory_kind"] == "process_peak_rss" and int(sasrec["parameters"]) > 0
     assert float(sasrec["peak_memory_mb"]) > 0 and float(sasrec["train_seconds_per_epoch"]) > 0
     assert (hydra["mode"], hydra["status"]) == ("bidirectional", "failed") and "mask_ratio" in hydra["error"]
+    console = (output / "log" / "console" / "SASRec-causal-2020.log").read_text()
+    assert "epoch 0 training" in console  # each run's output went to its own file, not the shared terminal
 
     table = (output / "comparison.md").read_text()
     assert "| SASRec" in table and "Failed runs" in table and "mask_ratio" in table
@@ -135,7 +137,8 @@ def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
     calls, both_running = [], threading.Barrier(2, timeout=30)
     fake = _fake_runner(calls)
 
-    def runner(entry, dataset, threads, workdir):
+    def runner(entry, dataset, threads, workdir, quiet=False):
+        assert quiet  # side-by-side runs must not share the terminal
         if entry.seed == 2020:  # the first two runs only finish once both have started
             both_running.wait()
         return fake(entry, dataset, threads, workdir)
