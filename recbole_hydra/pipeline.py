@@ -107,7 +107,7 @@ def claim_checkpoint_path(path):
         if os.path.exists(registry.last_checkpoint_path(candidate)):
             continue
         try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode as open() gives
         except FileExistsError:
             continue
         return candidate
