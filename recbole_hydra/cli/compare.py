@@ -4,6 +4,7 @@ import argparse
 import shlex
 
 from recbole_hydra.checks import positive_int
+from recbole_hydra.cli.common import add_dataset_and_models
 from recbole_hydra.config import parse_overrides
 
 
@@ -15,10 +16,7 @@ def parser():
         "DIR/comparison.md and DIR/comparison.png. Finished runs are kept: rerun the same command to "
         "resume. Settings shared by every model go as --key=value, e.g. --epochs=30 --stopping_step=3.",
     )
-    p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
-    p.add_argument("--models", "-m", nargs="+", default=["HydraRec", "SASRec", "BERT4Rec"],
-                   help="RecBole sequential models; HydraRec runs in both modes (HydraRec:causal or "
-                   "HydraRec:bidirectional for one)")
+    add_dataset_and_models(p, "runs")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, counting up from --seed (default 2020)")
     p.add_argument("--output", "-o", default="comparison", help="output folder (default ./comparison)")
     p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every model")

@@ -5,6 +5,7 @@ import shlex
 import sys
 
 from recbole_hydra.checks import ConfigError, positive_int
+from recbole_hydra.cli.common import add_dataset_and_models
 from recbole_hydra.config import parse_overrides
 
 
@@ -16,10 +17,7 @@ def parser():
         "Writes DIR/tuning_summary.csv and .md; rerun the same command to resume an interrupted search. "
         "Settings shared by every trial go as --key=value.",
     )
-    p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
-    p.add_argument("--models", "-m", nargs="+", default=["HydraRec", "SASRec", "BERT4Rec"],
-                   help="RecBole sequential models; HydraRec is searched in both modes (HydraRec:causal or "
-                   "HydraRec:bidirectional for one)")
+    add_dataset_and_models(p, "is searched")
     p.add_argument("--num-samples", type=int, default=20, help="trials per model and mode (default 20)")
     p.add_argument("--max-epochs", type=int, default=20, help="epochs per trial at most (default 20)")
     p.add_argument("--output", "-o", default="tuning", help="output folder (default ./tuning)")
