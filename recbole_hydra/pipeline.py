@@ -3,10 +3,13 @@
 create_dataset → data_preparation → get_model → get_trainer → fit → evaluate, exactly as
 RecBole's run_recbole does; we only time the epochs and inference, and count parameters.
 Besides RecBole's best-model checkpoint, a run keeps its last evaluated epoch in
-`<checkpoint>-last.pth` until it finishes, so that resuming after an interruption loses no epoch.
+`<checkpoint>-last.pth` until it finishes, so that resuming after an interruption loses no epoch,
+and its record so far (seconds and validation score per epoch) in `<checkpoint>-last.json`, so that
+a resumed run reports its whole history: best epoch, epochs run, seconds per epoch.
 """
 
 import itertools
+import json
 import os
 import resource
 import sys
@@ -19,6 +22,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
 from recbole_hydra import registry
+from recbole_hydra.results import write_atomic
 
 
 @dataclass
@@ -64,7 +68,7 @@ def _instrument(trainer, epoch_seconds, valid_scores):
     def timed_train_epoch(train_data, epoch_idx, *args, **kwargs):
         start = time.perf_counter()
         loss = train_epoch(train_data, epoch_idx, *args, **kwargs)
-        epoch_seconds.append(time.perf_counter() - start)
+        epoch_seconds.append((epoch_idx, time.perf_counter() - start))
         last_epoch[0] = epoch_idx
         return loss
 
@@ -118,14 +122,36 @@ def _drop_if_empty(path):
         os.remove(path)
 
 
-def _last_epoch_saver(trainer, path, saved_epochs):
-    """fit's callback, run after each evaluation (and after RecBole saved any new best model)."""
+def history_path(last_file):
+    """X-last.pth → X-last.json: the record of the epochs that X-last.pth has trained."""
+    return os.path.splitext(last_file)[0] + ".json"
+
+
+def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores):
+    """fit's callback, run after each evaluation (and after RecBole saved any new best model).
+
+    The record is written before the checkpoint: if a kill falls between the two, the record is
+    one epoch ahead, and `_load_history` drops what the checkpoint has not reached.
+    """
 
     def save(epoch_idx, valid_score):
+        record = {"epoch_seconds": epoch_seconds, "valid_scores": valid_scores}
+        write_atomic(history_path(path), json.dumps(record))
         trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=path)
         saved_epochs.append(epoch_idx)
 
     return save
+
+
+def _load_history(resume_file, next_epoch):
+    """([(epoch, seconds)], [(epoch, score)]) that a last-epoch checkpoint trained, or ([], [])."""
+    path = history_path(resume_file)
+    if registry.best_checkpoint_of(resume_file) is None or not os.path.isfile(path):
+        return [], []  # a best-model file, or a checkpoint from before records were kept
+    with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    return tuple([tuple(pair) for pair in record[key] if pair[0] < next_epoch]
+                 for key in ("epoch_seconds", "valid_scores"))
 
 
 def _resumable(trainer, last_file, saved_epochs):
@@ -138,25 +164,30 @@ def _resumable(trainer, last_file, saved_epochs):
     return None, None
 
 
-def train_and_test(config, resume_file=None, saved=True, init_model=None):
+def train_and_test(config, resume_file=None, saved=True, init_model=None, checkpoint_file=None):
     """Train with early stopping on the validation metric, then test the best model.
 
     `init_model(model, dataset)`, if given, is called on the fresh model before training, e.g.
     to start from a trained model's weights (`catalogue.fine_tune`).
+    `checkpoint_file`: the best-model file to write (default: RecBole's name, made unique).
     Ctrl-C raises TrainingInterrupted naming the checkpoint to resume from.
     """
     model, train_data, valid_data, test_data = prepare(config)
     if init_model is not None:
         init_model(model, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    if saved:
+    if checkpoint_file:
+        os.makedirs(os.path.dirname(os.path.abspath(checkpoint_file)), exist_ok=True)
+        trainer.saved_model_file = checkpoint_file
+    elif saved:
         trainer.saved_model_file = claim_checkpoint_path(trainer.saved_model_file)
     claimed = trainer.saved_model_file
+    epoch_seconds, valid_scores, saved_epochs = [], [], []
     if resume_file:
         trainer.resume_checkpoint(resume_file)  # may point saved_model_file back at the run's best file
+        epoch_seconds, valid_scores = map(list, _load_history(resume_file, trainer.start_epoch))
     if trainer.saved_model_file != claimed:
         _drop_if_empty(claimed)
-    epoch_seconds, valid_scores, saved_epochs = [], [], []
     _instrument(trainer, epoch_seconds, valid_scores)
     device = torch.device(config["device"])
     if device.type == "cuda":
@@ -166,7 +197,8 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None):
     try:
         best_valid_score, valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs) if saved else None,
+            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs, epoch_seconds, valid_scores)
+            if saved else None,
         )
         start = time.perf_counter()
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
@@ -175,8 +207,9 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None):
         raise TrainingInterrupted(*_resumable(trainer, last_file, saved_epochs)) from None
     finally:
         _drop_if_empty(trainer.saved_model_file if saved else None)  # claimed, never saved into
-    if last_file and os.path.exists(last_file):
-        os.remove(last_file)  # finished: the best-model checkpoint is the run's result
+    for path in (last_file, last_file and history_path(last_file)):
+        if path and os.path.exists(path):
+            os.remove(path)  # finished: the best-model checkpoint is the run's result
     memory, memory_kind = peak_memory_mb(device)
 
     sign = 1 if config["valid_metric_bigger"] else -1
@@ -190,7 +223,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None):
         test_result=dict(test_result),
         best_epoch=best_epoch,
         epochs_run=len(epoch_seconds),
-        train_seconds_per_epoch=sum(epoch_seconds) / max(len(epoch_seconds), 1),
+        train_seconds_per_epoch=sum(seconds for _, seconds in epoch_seconds) / max(len(epoch_seconds), 1),
         inference_seconds=inference_seconds,
         peak_memory_mb=memory,
         peak_memory_kind=memory_kind,

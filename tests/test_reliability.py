@@ -28,7 +28,7 @@ from recbole_hydra.checks import (
 )
 from recbole_hydra.cli import main
 from recbole_hydra.config import build_config
-from recbole_hydra.pipeline import TrainingInterrupted, prepare, train_and_test
+from recbole_hydra.pipeline import TrainingInterrupted, history_path, prepare, train_and_test
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,6 +159,32 @@ def test_interrupt_then_resume_loses_no_epoch(syn, monkeypatch, capsys):
     assert trained == [0, 1, "resumed", 2, 3]  # epochs 0-1 are not trained twice
     assert not os.path.exists(last)  # finished: only the best-model checkpoint stays
     assert registry.load_checkpoint(best)["epoch"] in (0, 1, 2, 3)
+
+
+def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
+    _, settings, _ = syn
+    config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10))
+    original_train_epoch = Trainer._train_epoch
+    interrupt = [True]
+
+    def train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 2 and interrupt[0]:
+            raise KeyboardInterrupt
+        return original_train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_and_test(config)
+    last = caught.value.checkpoint
+    assert os.path.isfile(history_path(last))  # epochs 0 and 1: their seconds and scores
+
+    interrupt[0] = False
+    result = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
+                            resume_file=last)
+    assert result.epochs_run == 4 and len(result.valid_scores) == 4
+    assert result.best_epoch == max(range(4), key=lambda epoch: result.valid_scores[epoch])
+    assert result.best_valid_score == pytest.approx(max(result.valid_scores))
+    assert not os.path.exists(last) and not os.path.exists(history_path(last))
 
 
 def test_interrupt_before_any_checkpoint_names_none(syn, monkeypatch):
