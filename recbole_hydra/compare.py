@@ -3,13 +3,15 @@
 Each (model, mode, seed) run trains and tests in its own spawned process: a process's peak
 RSS only ever grows, so sharing one process would charge every model with the largest
 earlier peak; a crash (or the OOM killer) then takes down one run, not the comparison.
-Every finished run is written to DIR/comparison.csv at once, so a rerun skips it.
+Every finished run is written to DIR/comparison.csv at once, so a rerun skips it; a run cut
+short (Ctrl-C, a kill, the end of a session) goes on from its last finished epoch.
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -66,6 +68,17 @@ class Entry:
     def settings_hash(self):
         text = json.dumps(self.settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def checkpoint_file(self):
+        """One file per run and settings: a rerun finds the -last.pth of its own cut-short run,
+        never one trained with other settings."""
+        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{self.settings_hash}.pth")
+
+    def resume_file(self):
+        """The last-epoch checkpoint this run left when it was cut short, or None."""
+        last = registry.last_checkpoint_path(self.checkpoint_file)
+        return last if os.path.isfile(last) else None
 
 
 # ----- the grid -----------------------------------------------------------------------
@@ -164,7 +177,7 @@ def plain(value):
     return str(getattr(value, "name", value))
 
 
-def _run_entry(model, dataset, settings, threads, workdir, console_file=None):
+def _run_entry(model, dataset, settings, threads, workdir, console_file=None, checkpoint_file=None, resume_file=None):
     """Child process: build the config, train and test; (RunResult as dict, resolved config).
 
     With `console_file`, everything the run prints goes there instead of the shared terminal.
@@ -188,12 +201,15 @@ def _run_entry(model, dataset, settings, threads, workdir, console_file=None):
     os.chdir(workdir)
     config = build_config(model, dataset, overrides=settings)
     resolved = {key: plain(value) for key, value in config.final_config_dict.items()}
-    result = train_and_test(config)
+    result = train_and_test(config, checkpoint_file=checkpoint_file, resume_file=resume_file)
     return dataclasses.asdict(result), resolved, str(config["device"])
 
 
 def console_path(workdir, entry):
     return os.path.join(workdir, "log", "console", f"{entry.name}.log")
+
+
+_live_pools = set()  # the one-process pools of the runs in progress, for stop_runs
 
 
 def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
@@ -204,7 +220,23 @@ def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
     context = multiprocessing.get_context("spawn")
     console_file = console_path(workdir, entry) if quiet else None
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file).result()
+        future = pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file,
+                             entry.checkpoint_file, entry.resume_file())
+        _live_pools.add(pool)
+        try:
+            return future.result()
+        finally:
+            _live_pools.discard(pool)
+
+
+def stop_runs(signum=signal.SIGTERM):
+    """Signal every run in progress. A `kill` reaches only the process it names (Ctrl-C reaches
+    them all), and a run left behind would go on training with nobody to collect its result.
+    A killed run loses at most the epoch in progress: its -last.pth is written atomically."""
+    for pool in list(_live_pools):
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public way to the workers
+            if process.is_alive():
+                os.kill(process.pid, signum)
 
 
 # ----- rows and files ---------------------------------------------------------------------
@@ -433,7 +465,9 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     def run_one(entry):
         """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
         where = f" (output: {console_path(output_dir, entry)})" if jobs > 1 else ""
-        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{where}", flush=True)
+        resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
+        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
+              flush=True)
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
             result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
@@ -460,8 +494,13 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
             rows = upsert(read_rows(csv_path), row)
             write_comparison(csv_path, rows)
             write_reports(rows, output_dir, dataset, settings_text, metric)
+    except KeyboardInterrupt:
+        print("\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
+              "last finished epoch: rerun the same command to resume", file=sys.stderr, flush=True)
+        raise
     finally:
-        # On Ctrl-C: runs not yet started are dropped; finished ones are already in the CSV.
+        # On Ctrl-C the runs in progress stop too (their processes get the signal); runs not yet
+        # started are dropped.
         pool.shutdown(wait=True, cancel_futures=True)
 
     text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric)

@@ -1,11 +1,17 @@
 """compare: the model × seed grid, its CSV, table and plot, crash isolation and resuming."""
 
 import dataclasses
+import glob
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from conftest import TINY
+from synthetic import overrides, write_dataset
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.cli import main
@@ -13,6 +19,7 @@ from recbole_hydra.compare import compare, model_modes
 from recbole_hydra.pipeline import RunResult
 from recbole_hydra.results import read_rows, summary_table
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # TINY without its metrics: compare's own protocol (Hit, NDCG, MRR at 10 and 20) must show.
 SMALL = {key: value for key, value in TINY.items() if key not in ("metrics", "topk", "valid_metric", "use_gpu")}
 METRIC_COLUMNS = [f"test_{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)] + ["valid_ndcg@10"]
@@ -152,3 +159,62 @@ def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
     assert sorted(calls) == sorted(["SASRec-causal-2020", "BERT4Rec-bidirectional-2020",
                                     "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"])
     assert "runs side by side: 2" in (output / "comparison.md").read_text()
+
+
+def _children(pid):
+    """The pids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie no longer runs
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks for the run's process in /proc")
+def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
+    write_dataset(tmp_path)
+    settings = overrides(tmp_path, train_batch_size=128, stopping_step=50, epochs=30)
+    yaml_file = tmp_path / "syn.yaml"
+    yaml_file.write_text("".join(f"{key}: {value!r}\n" for key, value in settings.items()))
+    command = [sys.executable, os.path.join(REPO, "run_hydrarec.py"), "compare", "--dataset", "syn",
+               "--models", "HydraRec:causal", "--seeds", "1", "--threads", "1", "--output", str(tmp_path / "cmp"),
+               "--config_files", str(yaml_file)]
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(command, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=environment)
+    last_files = os.path.join(settings["checkpoint_dir"], "*-last.pth")
+    deadline = time.monotonic() + 240
+    while not glob.glob(last_files):
+        assert process.poll() is None and time.monotonic() < deadline, "no -last.pth while the run went on"
+        time.sleep(0.05)
+    runs = _children(process.pid)
+    process.send_signal(signal.SIGTERM)  # `kill`, which reaches only the compare process itself
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "rerun the same command to resume" in err
+    deadline = time.monotonic() + 30
+    while not all(_gone(pid) for pid in runs):
+        assert time.monotonic() < deadline, "a run's process outlived the killed compare"
+        time.sleep(0.1)
+    (last,) = glob.glob(last_files)
+    stopped_after = registry.load_checkpoint(last)["epoch"]
+    assert stopped_after < 29 and not read_rows(tmp_path / "cmp" / "comparison.csv")
+
+    rerun = subprocess.run(command, cwd=str(tmp_path), capture_output=True, text=True, env=environment, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resumed from {last}" in rerun.stdout
+    (row,) = read_rows(tmp_path / "cmp" / "comparison.csv")
+    assert row["status"] == "ok" and row["epochs_run"] == "30"  # the epochs before the kill count too
+    assert not glob.glob(last_files)

@@ -4,7 +4,7 @@ import argparse
 import shlex
 
 from recbole_hydra.checks import positive_int
-from recbole_hydra.cli.common import add_dataset_and_models
+from recbole_hydra.cli.common import INTERRUPTED, add_dataset_and_models, sigterm_as_interrupt
 from recbole_hydra.config import parse_overrides
 
 
@@ -29,7 +29,7 @@ def parser():
 
 
 def run(argv):
-    from recbole_hydra.compare import compare
+    from recbole_hydra.compare import compare, stop_runs
 
     args, rest = parser().parse_known_args(argv)
     options = {"--seeds": args.seeds, "--threads": args.threads, "--jobs": args.jobs}
@@ -38,9 +38,14 @@ def run(argv):
             positive_int(options, option)
     config_files = [path for entry in args.config_files for path in entry.split()]
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
-    table = compare(
-        args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
-        overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo, command=command,
-    )
+    try:
+        with sigterm_as_interrupt(before=stop_runs):
+            table = compare(
+                args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
+                overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo,
+                command=command,
+            )
+    except KeyboardInterrupt:
+        return INTERRUPTED
     print(table)
     return 0

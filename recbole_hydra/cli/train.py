@@ -1,20 +1,16 @@
 """`run_hydrarec.py [train]`: train and test one model, like RecBole's run_recbole.py."""
 
 import argparse
-import contextlib
 import os
 import shlex
-import signal
 import sys
-import threading
 
 from recbole_hydra.checks import check_resume_checkpoint
+from recbole_hydra.cli.common import INTERRUPTED, sigterm_as_interrupt
 from recbole_hydra.config import build_config, parse_overrides
 from recbole_hydra.data_checks import check_dataset
 from recbole_hydra.pipeline import TrainingInterrupted, train_and_test
 from recbole_hydra.results import metrics_table
-
-INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 
 
 def parser():
@@ -47,26 +43,9 @@ def resume_command(argv, checkpoint):
     return shlex.join(prefix + ["train"] + kept + ["--resume", checkpoint])
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Within the block, `kill PID` stops a run the way Ctrl-C does (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(argv):
     args, rest = parser().parse_known_args(argv)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             result = _train(args, rest)
         except TrainingInterrupted as stop:
