@@ -228,6 +228,9 @@ def test_sigint_from_outside_prints_one_line_and_exits_130(syn):
         [sys.executable, os.path.join(REPO, "run_hydrarec.py"), *_train_args(yaml_file, "--epochs=500")],
         cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
+        # A shell starts background jobs with SIGINT ignored and Python keeps an ignored SIGINT:
+        # give the run the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while set(glob.glob(os.path.join(saved, "*-last.pth"))) == before and process.poll() is None:
