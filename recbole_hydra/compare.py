@@ -220,11 +220,10 @@ def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
     context = multiprocessing.get_context("spawn")
     console_file = console_path(workdir, entry) if quiet else None
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file,
-                             entry.checkpoint_file, entry.resume_file())
-        _live_pools.add(pool)
+        _live_pools.add(pool)  # before its process starts: a kill in between must still reach it
         try:
-            return future.result()
+            return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file,
+                               entry.checkpoint_file, entry.resume_file()).result()
         finally:
             _live_pools.discard(pool)
 
