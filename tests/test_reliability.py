@@ -382,12 +382,13 @@ def test_long_causal_running_sum_in_bf16():
 
 def test_runs_started_in_the_same_second_claim_distinct_checkpoints(tmp_path):
     # Side-by-side runs (compare --jobs 2) ask for the same RecBole name at the same moment.
-    import multiprocessing
+    # Threads race on the same O_EXCL open as processes do, without forking a torch process.
+    from concurrent.futures import ThreadPoolExecutor
 
     from recbole_hydra.pipeline import claim_checkpoint_path
 
     wanted = str(tmp_path / "saved" / "HydraRec-Nov-25-2026_19-57-59.pth")
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        claimed = pool.map(claim_checkpoint_path, [wanted] * 8)
+    with ThreadPoolExecutor(8) as pool:
+        claimed = list(pool.map(claim_checkpoint_path, [wanted] * 8))
     assert len(set(claimed)) == 8 and wanted in claimed
     assert all(os.path.getsize(path) == 0 for path in claimed)  # empty until the first save
