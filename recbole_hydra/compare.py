@@ -24,7 +24,7 @@ from recbole.utils import ModelType, get_model
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.config import build_config, read_config_files
-from recbole_hydra.results import read_rows, summary_table, write_atomic, write_rows
+from recbole_hydra.results import read_rows, reference_label, summary_table, write_atomic, write_rows
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
 # leave-one-out by time, full ranking; model selection on validation, never on test.
@@ -36,6 +36,7 @@ PROTOCOL = {
 }
 # How each model reads a sequence. HydraRec has both modes; '-' for models we don't classify.
 NATURE = {"SASRec": "causal", "BERT4Rec": "bidirectional"}
+DEFAULT_REFERENCE = ("SASRec", "causal")  # cost ratios in comparison.md are over this row when compared
 HYDRAREC_MODES = {"causal": False, "bidirectional": True}
 
 CSV_NAME, TABLE_NAME, PLOT_NAME = "comparison.csv", "comparison.md", "comparison.png"
@@ -84,7 +85,7 @@ class Entry:
 # ----- the grid -----------------------------------------------------------------------
 
 
-def model_modes(spec):
+def model_modes(spec, option="--models"):
     """'HydraRec' → both modes; 'HydraRec:causal' → one; any other RecBole model → its nature."""
     name, _, mode = spec.partition(":")
     try:
@@ -93,21 +94,43 @@ def model_modes(spec):
     # (ImportError without lightgbm/xgboost) and AttributeError for a name in the wrong case.
     except (ValueError, ImportError, AttributeError):
         raise ConfigError(
-            f"--models: unknown model '{name}' (not a RecBole model nor a recbole-hydra one; "
+            f"{option}: unknown model '{name}' (not a RecBole model nor a recbole-hydra one; "
             "names are case-sensitive, e.g. SASRec)"
         ) from None
     if model_class.type != ModelType.SEQUENTIAL:
         raise ConfigError(
-            f"--models: '{name}' is a {model_class.type.name.lower()} model; only sequential models "
+            f"{option}: '{name}' is a {model_class.type.name.lower()} model; only sequential models "
             "fit the leave-one-out next-item protocol"
         )
     if name in registry.PLUGIN_MODELS:
         if mode and mode not in HYDRAREC_MODES:
-            raise ConfigError(f"--models: mode '{mode}' of {name} must be one of {list(HYDRAREC_MODES)}")
+            raise ConfigError(f"{option}: mode '{mode}' of {name} must be one of {list(HYDRAREC_MODES)}")
         return [(name, m, {"bidirectional": HYDRAREC_MODES[m]}) for m in ([mode] if mode else HYDRAREC_MODES)]
     if mode:
-        raise ConfigError(f"--models: '{spec}': only {', '.join(registry.PLUGIN_MODELS)} take a ':mode' suffix")
+        raise ConfigError(f"{option}: '{spec}': only {', '.join(registry.PLUGIN_MODELS)} take a ':mode' suffix")
     return [(name, NATURE.get(name, "-"), {})]
+
+
+def resolve_references(specs, variants):
+    """The --reference list as (model, mode) keys of rows in this comparison.
+
+    Without the option, SASRec is the reference when it is compared (the issue's ask); a
+    reference the user names must be one of the --models rows, else its ratios would be empty.
+    """
+    compared = [(model, mode) for model, mode, _ in variants]
+    if specs is None:
+        return [DEFAULT_REFERENCE] if DEFAULT_REFERENCE in compared else []
+    references = []
+    for spec in specs:
+        keys = [(model, mode) for model, mode, _ in model_modes(spec, option="--reference")]
+        if len(keys) > 1:
+            raise ConfigError(f"--reference: '{spec}' is {len(keys)} rows; name one, e.g. {spec}:{keys[0][1]}")
+        if keys[0] not in compared:
+            raise ConfigError(f"--reference: '{spec}' is not one of the compared rows "
+                              f"({', '.join(reference_label(key) for key in compared)})")
+        if keys[0] not in references:
+            references.append(keys[0])
+    return references
 
 
 def expand_models(specs):
@@ -310,7 +333,7 @@ def write_resolved_config(entry, resolved, output_dir):
 # ----- tables and plot ---------------------------------------------------------------------
 
 
-def markdown_summary(rows, dataset, reference=("SASRec", "causal")):
+def markdown_summary(rows, dataset, references=(DEFAULT_REFERENCE,)):
     """comparison.md: mean ± std per model and mode over seeds, best in bold, cost ratios."""
     done = [row for row in rows if row.get("status") == "ok"]
     failed = [row for row in rows if row.get("status") != "ok"]
@@ -321,7 +344,7 @@ def markdown_summary(rows, dataset, reference=("SASRec", "causal")):
                 "peak_memory_mb": 0, "parameters": 0, "best_epoch": 1}
     table = summary_table(
         done, ["model", "mode"], higher_is_better=higher, lower_is_better=lower, plain=["best_epoch"],
-        decimals=decimals, reference=reference,
+        decimals=decimals, references=references,
         ratio_columns={"train_seconds_per_epoch": "time/epoch", "inference_seconds": "inference",
                        "peak_memory_mb": "memory"},
     )
@@ -329,7 +352,9 @@ def markdown_summary(rows, dataset, reference=("SASRec", "causal")):
     lines = [f"# Comparison on {dataset}", "", table, ""]
     lines.append(
         "Mean ± sample std over seeds (`runs` = finished seeds). Bold: best mean of the column "
-        "(higher for metrics, lower for costs). `... vs SASRec causal`: the model's mean over SASRec's."
+        "(higher for metrics, lower for costs)."
+        + "".join(f" `... vs {reference_label(r)}`: the model's mean over {reference_label(r)}'s."
+                  for r in references if any((row["model"], row["mode"]) == tuple(r) for row in done))
     )
     lines.append(
         "Test metrics are those of the epoch with the best validation score; "
@@ -400,8 +425,8 @@ def format_elapsed(seconds):
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def write_reports(rows, output_dir, dataset, settings_text, metric):
-    text = markdown_summary(rows, dataset) + settings_text
+def write_reports(rows, output_dir, dataset, settings_text, metric, references=(DEFAULT_REFERENCE,)):
+    text = markdown_summary(rows, dataset, references) + settings_text
     write_atomic(os.path.join(output_dir, TABLE_NAME), text)
     plot(rows, os.path.join(output_dir, PLOT_NAME), metric)
     return text
@@ -436,14 +461,16 @@ def _safe_modes(model):
 
 
 def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
-            threads=None, jobs=1, redo=False, command=None, runner=run_in_subprocess):
+            threads=None, jobs=1, redo=False, command=None, references=None, runner=run_in_subprocess):
     """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
 
     `jobs` runs train side by side, each in its own process with `threads` torch threads.
+    `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
     """
     output_dir = os.path.abspath(output_dir)
     common = common_settings(config_files, dict(overrides or {}), output_dir)
     entries = plan(models, dataset, seeds, common)
+    reference_keys = resolve_references(references, expand_models(models))
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_NAME)
     rows = read_rows(csv_path)
@@ -492,7 +519,7 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
                 print(f"{labels[entry.key]} FAILED: {row['error']}", file=sys.stderr, flush=True)
             rows = upsert(read_rows(csv_path), row)
             write_comparison(csv_path, rows)
-            write_reports(rows, output_dir, dataset, settings_text, metric)
+            write_reports(rows, output_dir, dataset, settings_text, metric, reference_keys)
     except KeyboardInterrupt:
         print("\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
               "last finished epoch: rerun the same command to resume", file=sys.stderr, flush=True)
@@ -502,6 +529,6 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
         # started are dropped.
         pool.shutdown(wait=True, cancel_futures=True)
 
-    text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric)
+    text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric, reference_keys)
     print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
     return text

@@ -60,13 +60,18 @@ def group_rows(rows, keys):
     return groups
 
 
+def reference_label(reference):
+    """('SASRec', 'causal') → 'SASRec causal'; empty and '-' parts are left out."""
+    return " ".join(str(part) for part in reference if part not in ("", "-"))
+
+
 def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(), decimals=None,
-                  reference=None, ratio_columns=()):
+                  references=(), ratio_columns=()):
     """Markdown table: one line per group of `keys`, mean ± std over the group's rows per column.
 
-    The best mean of each `higher_is_better` / `lower_is_better` column is in bold. With
-    `reference` (a key tuple), each of `ratio_columns` ({column: header}) gets a column
-    '<header> vs <reference>': the group's mean over the reference group's mean.
+    The best mean of each `higher_is_better` / `lower_is_better` column is in bold. For each of
+    `references` (key tuples) present in the rows, each of `ratio_columns` ({column: header}) gets
+    a column '<header> vs <reference>': the group's mean over the reference group's mean.
     """
     decimals = decimals or {}
     value_columns = list(higher_is_better) + list(lower_is_better) + list(plain)
@@ -84,8 +89,9 @@ def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(),
     best_of = {column: best(column, max) for column in higher_is_better}
     best_of.update({column: best(column, min) for column in lower_is_better})
     ratio_columns = dict(ratio_columns)
-    ratios = [column for column in ratio_columns if reference in groups]
-    label = " ".join(str(part) for part in reference if part not in ("", "-")) if reference else ""
+    # (reference, column, header) for every reference that has rows to divide by
+    ratios = [(reference, column, f"{header} vs {reference_label(reference)}")
+              for reference in references if reference in groups for column, header in ratio_columns.items()]
 
     out_rows = []
     for group, members in groups.items():
@@ -100,12 +106,12 @@ def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(),
             text = f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
             is_best = column in best_of and best_of[column] is not None and len(groups) > 1
             out[column] = f"**{text}**" if is_best and mean == best_of[column] else text
-        for column in ratios:
+        for reference, column, header in ratios:
             mean, reference_mean = means[group, column][0], means[reference, column][0]
             ok = mean is not None and reference_mean
-            out[f"{ratio_columns[column]} vs {label}"] = f"{mean / reference_mean:.2f}×" if ok else "-"
+            out[header] = f"{mean / reference_mean:.2f}×" if ok else "-"
         out_rows.append(out)
-    columns = list(keys) + ["runs"] + value_columns + [f"{ratio_columns[column]} vs {label}" for column in ratios]
+    columns = list(keys) + ["runs"] + value_columns + [header for _, _, header in ratios]
     return format_table(out_rows, columns)
 
 

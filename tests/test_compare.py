@@ -15,7 +15,7 @@ from synthetic import overrides, write_dataset
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.cli import main
-from recbole_hydra.compare import compare, model_modes
+from recbole_hydra.compare import compare, expand_models, model_modes, resolve_references
 from recbole_hydra.pipeline import RunResult
 from recbole_hydra.results import read_rows, summary_table
 
@@ -52,7 +52,22 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert main(["compare", "--threads", "0"]) == 2
     assert main(["compare", "--jobs", "0"]) == 2
     assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
+    assert main(["compare", "--models", "HydraRec", "SASRec", "--reference", "HydraRec",
+                 "--output", str(workdir / "unused")]) == 2
+    assert "--reference: 'HydraRec' is 2 rows; name one, e.g. HydraRec:causal" in capsys.readouterr().err
     assert not (workdir / "unused").exists()
+
+
+def test_references_default_to_sasrec_and_must_be_compared_rows():
+    variants = expand_models(["HydraRec", "SASRec", "BERT4Rec"])
+    assert resolve_references(None, variants) == [("SASRec", "causal")]
+    assert resolve_references(None, expand_models(["HydraRec", "GRU4Rec"])) == []  # no SASRec: no ratios
+    assert resolve_references(["BERT4Rec", "HydraRec:causal", "BERT4Rec"], variants) == [
+        ("BERT4Rec", "bidirectional"), ("HydraRec", "causal")]
+    with pytest.raises(ConfigError, match="--reference: 'GRU4Rec' is not one of the compared rows"):
+        resolve_references(["GRU4Rec"], variants)
+    with pytest.raises(ConfigError, match="--reference: unknown model 'Nope'"):
+        resolve_references(["Nope"], variants)
 
 
 def test_summary_table_means_stds_best_and_ratios():
@@ -62,12 +77,13 @@ def test_summary_table_means_stds_best_and_ratios():
         {"model": "SASRec", "mode": "causal", "acc": "0.1", "secs": "10"},
     ]
     table = summary_table(rows, ["model", "mode"], higher_is_better=["acc"], lower_is_better=["secs"],
-                          decimals={"secs": 1}, reference=("SASRec", "causal"), ratio_columns={"secs": "time"})
-    line_a = next(line for line in table.splitlines() if line.startswith("| A "))
-    assert "**0.3000 ± 0.1414**" in line_a and "**5.0 ± 1.4**" in line_a and "0.50×" in line_a
-    line_s = next(line for line in table.splitlines() if line.startswith("| SASRec "))
-    assert "| 0.1000 " in line_s and "1.00×" in line_s and "**" not in line_s
-    assert "time vs SASRec causal" in table.splitlines()[0]
+                          decimals={"secs": 1}, references=[("SASRec", "causal"), ("A", "-"), ("Absent", "-")],
+                          ratio_columns={"secs": "time"})
+    lines = {cells[0]: cells for cells in
+             ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines())}
+    assert lines["model"][-2:] == ["time vs SASRec causal", "time vs A"]  # no column for a reference without rows
+    assert lines["A"][3:] == ["**0.3000 ± 0.1414**", "**5.0 ± 1.4**", "0.50×", "1.00×"]
+    assert lines["SASRec"][3:] == ["0.1000", "10.0", "1.00×", "2.00×"]
 
 
 def _fake_runner(calls):

@@ -24,6 +24,10 @@ def parser():
     p.add_argument("--jobs", "-j", type=int, default=1,
                    help="runs trained side by side, each in its own process (default 1); "
                    "with --threads T, use jobs × T ≤ your cores")
+    p.add_argument("--reference", nargs="+", default=None, metavar="MODEL",
+                   help="rows that comparison.md divides time, inference and memory by, e.g. "
+                   "--reference SASRec BERT4Rec (default SASRec, when compared); HydraRec needs its mode, "
+                   "e.g. HydraRec:causal")
     p.add_argument("--redo", action="store_true", help="rerun runs already in DIR/comparison.csv")
     return p
 
@@ -43,7 +47,7 @@ def run(argv):
             table = compare(
                 args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
                 overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo,
-                command=command,
+                command=command, references=args.reference,
             )
     except KeyboardInterrupt:
         return INTERRUPTED
