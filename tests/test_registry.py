@@ -1,5 +1,6 @@
 """How HydraRec plugs into RecBole: lookup, defaults, mode-dependent keys, config errors."""
 
+import subprocess
 import sys
 
 import pytest
@@ -108,3 +109,13 @@ def test_recbole_models_leave_torch_anomaly_detection_off():
     get_model("SASRec")  # imports every RecBole sequential model, sine.py included
     assert "recbole.model.sequential_recommender.sine" in sys.modules
     assert not torch.is_anomaly_enabled()
+
+
+def test_import_prints_no_ray_pkg_resources_warning():
+    """`import recbole_hydra` starts every CLI command: Ray's pkg_resources notice must not be the first
+    thing users read, yet other warnings must still show."""
+    code = ("import warnings, sys; import recbole_hydra; assert 'ray' in sys.modules; "
+            "warnings.warn('pkg_resources is deprecated, from elsewhere', UserWarning)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "ray/_private" not in done.stderr and "from elsewhere" in done.stderr
