@@ -194,6 +194,8 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
         torch.cuda.reset_peak_memory_stats(device)
 
     last_file = registry.last_checkpoint_path(trainer.saved_model_file) if saved else None
+    if resume_file and last_file and os.path.abspath(resume_file) == os.path.abspath(last_file):
+        saved_epochs.append(trainer.start_epoch - 1)  # an interrupt before the next save names this epoch
     try:
         best_valid_score, valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"],

@@ -165,10 +165,11 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
     _, settings, _ = syn
     config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10))
     original_train_epoch = Trainer._train_epoch
-    interrupt = [True]
+    interrupts = [2]
 
     def train_epoch(self, train_data, epoch_idx, *args, **kwargs):
-        if epoch_idx == 2 and interrupt[0]:
+        if epoch_idx == 2 and interrupts[0]:
+            interrupts[0] -= 1
             raise KeyboardInterrupt
         return original_train_epoch(self, train_data, epoch_idx, *args, **kwargs)
 
@@ -176,9 +177,14 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
     with pytest.raises(TrainingInterrupted) as caught:
         train_and_test(config)
     last = caught.value.checkpoint
-    assert os.path.isfile(history_path(last))  # epochs 0 and 1: their seconds and scores
+    assert caught.value.epoch == 1 and os.path.isfile(history_path(last))  # epochs 0 and 1
 
-    interrupt[0] = False
+    # Interrupted again before the resumed run saved anything: the same checkpoint, still epoch 1.
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
+                       resume_file=last)
+    assert (caught.value.checkpoint, caught.value.epoch) == (last, 1)
+
     result = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
                             resume_file=last)
     assert result.epochs_run == 4 and len(result.valid_scores) == 4
