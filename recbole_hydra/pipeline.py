@@ -154,6 +154,16 @@ def _load_history(resume_file, next_epoch):
                  for key in ("epoch_seconds", "valid_scores"))
 
 
+def best_epoch_of(valid_scores, bigger=True):
+    """The epoch whose model RecBole kept: the last one to reach the best score, or -1.
+
+    RecBole's early stopping counts a tie with the best (scores are rounded to 4 decimals, so
+    ties are common) as an improvement and saves that later model; the test metrics are its.
+    """
+    sign = 1 if bigger else -1
+    return max(valid_scores, key=lambda pair: (sign * pair[1], pair[0]), default=(-1, None))[0]
+
+
 def _resumable(trainer, last_file, saved_epochs):
     """(checkpoint, epoch) that --resume should take after an interruption, or (None, None)."""
     if last_file and os.path.isfile(last_file):
@@ -214,8 +224,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
             os.remove(path)  # finished: the best-model checkpoint is the run's result
     memory, memory_kind = peak_memory_mb(device)
 
-    sign = 1 if config["valid_metric_bigger"] else -1
-    best_epoch = max(valid_scores, key=lambda pair: sign * pair[1], default=(-1, None))[0]
+    best_epoch = best_epoch_of(valid_scores, config["valid_metric_bigger"])
     return RunResult(
         model=config["model"],
         dataset=config["dataset"],

@@ -28,7 +28,7 @@ from recbole_hydra.checks import (
 )
 from recbole_hydra.cli import main
 from recbole_hydra.config import build_config
-from recbole_hydra.pipeline import TrainingInterrupted, history_path, prepare, train_and_test
+from recbole_hydra.pipeline import TrainingInterrupted, best_epoch_of, history_path, prepare, train_and_test
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -188,9 +188,18 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
     result = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
                             resume_file=last)
     assert result.epochs_run == 4 and len(result.valid_scores) == 4
-    assert result.best_epoch == max(range(4), key=lambda epoch: result.valid_scores[epoch])
+    assert result.best_epoch == best_epoch_of(list(enumerate(result.valid_scores)))
+    assert registry.load_checkpoint(result.checkpoint)["epoch"] == result.best_epoch  # the model tested
     assert result.best_valid_score == pytest.approx(max(result.valid_scores))
     assert not os.path.exists(last) and not os.path.exists(history_path(last))
+
+
+def test_best_epoch_is_the_model_recbole_kept_on_a_tie():
+    """RecBole saves a later epoch that ties the best score; the reported epoch must be that one."""
+    scores = [(0, 0.04), (1, 0.0558), (2, 0.0549), (3, 0.0558), (4, 0.0521)]
+    assert best_epoch_of(scores) == 3
+    assert best_epoch_of([(0, 2.0), (1, 1.5), (2, 1.5), (3, 1.7)], bigger=False) == 2
+    assert best_epoch_of([]) == -1
 
 
 def test_interrupt_before_any_checkpoint_names_none(syn, monkeypatch):
