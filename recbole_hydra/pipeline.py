@@ -4,8 +4,9 @@ create_dataset → data_preparation → get_model → get_trainer → fit → ev
 RecBole's run_recbole does; we only time the epochs and inference, and count parameters.
 Besides RecBole's best-model checkpoint, a run keeps its last evaluated epoch in
 `<checkpoint>-last.pth` until it finishes, so that resuming after an interruption loses no epoch,
-and its record so far (seconds and validation score per epoch) in `<checkpoint>-last.json`, so that
-a resumed run reports its whole history: best epoch, epochs run, seconds per epoch.
+and its record so far (seconds and validation score per epoch, and the random state after the
+last epoch) in `<checkpoint>-last.json`, so that a resumed run reports its whole history (best
+epoch, epochs run, seconds per epoch) and draws the same random numbers as an uninterrupted run.
 """
 
 import itertools
@@ -21,7 +22,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
-from recbole_hydra import registry
+from recbole_hydra import registry, rng
 from recbole_hydra.results import write_atomic
 
 
@@ -127,15 +128,17 @@ def history_path(last_file):
     return os.path.splitext(last_file)[0] + ".json"
 
 
-def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores):
+def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores, random_states, loaders):
     """fit's callback, run after each evaluation (and after RecBole saved any new best model).
 
     The record is written before the checkpoint: if a kill falls between the two, the record is
-    one epoch ahead, and `_load_history` drops what the checkpoint has not reached.
+    one epoch ahead, and `_load_history` drops what the checkpoint has not reached. That is why
+    it keeps the random state of the epoch before too.
     """
 
     def save(epoch_idx, valid_score):
-        record = {"epoch_seconds": epoch_seconds, "valid_scores": valid_scores}
+        random_states[:] = [*random_states[-1:], (epoch_idx, rng.capture(loaders))]
+        record = {"epoch_seconds": epoch_seconds, "valid_scores": valid_scores, "random_states": random_states}
         write_atomic(history_path(path), json.dumps(record))
         trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=path)
         saved_epochs.append(epoch_idx)
@@ -144,14 +147,32 @@ def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores):
 
 
 def _load_history(resume_file, next_epoch):
-    """([(epoch, seconds)], [(epoch, score)]) that a last-epoch checkpoint trained, or ([], [])."""
+    """([(epoch, seconds)], [(epoch, score)], [(epoch, random state)]) up to a last-epoch checkpoint.
+
+    All empty for a best-model file or a checkpoint from before records were kept.
+    """
     path = history_path(resume_file)
     if registry.best_checkpoint_of(resume_file) is None or not os.path.isfile(path):
-        return [], []  # a best-model file, or a checkpoint from before records were kept
+        return [], [], []
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
-    return tuple([tuple(pair) for pair in record[key] if pair[0] < next_epoch]
-                 for key in ("epoch_seconds", "valid_scores"))
+    return tuple([tuple(pair) for pair in record.get(key, []) if pair[0] < next_epoch]
+                 for key in ("epoch_seconds", "valid_scores", "random_states"))
+
+
+def _restore_random_state(random_states, epoch, loaders, resume_file):
+    """Continue the random numbers where the interrupted run left them after `epoch`."""
+    state = dict(random_states).get(epoch)
+    logger = getLogger()
+    if state is None:
+        logger.warning(f"{resume_file} holds no random state for epoch {epoch} (a best-model file, or saved "
+                       "by an older version): the resumed run draws fresh random numbers, so its results "
+                       "will differ from those of an uninterrupted run")
+        return
+    skipped = rng.restore(state, loaders)
+    if skipped:
+        logger.warning(f"{resume_file}: random state not restored for {', '.join(skipped)}; the resumed run "
+                       "may differ from an uninterrupted one")
 
 
 def best_epoch_of(valid_scores, bigger=True):
@@ -192,10 +213,10 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     elif saved:
         trainer.saved_model_file = claim_checkpoint_path(trainer.saved_model_file)
     claimed = trainer.saved_model_file
-    epoch_seconds, valid_scores, saved_epochs = [], [], []
+    epoch_seconds, valid_scores, random_states, saved_epochs = [], [], [], []
     if resume_file:
         trainer.resume_checkpoint(resume_file)  # may point saved_model_file back at the run's best file
-        epoch_seconds, valid_scores = map(list, _load_history(resume_file, trainer.start_epoch))
+        epoch_seconds, valid_scores, random_states = map(list, _load_history(resume_file, trainer.start_epoch))
     if trainer.saved_model_file != claimed:
         _drop_if_empty(claimed)
     _instrument(trainer, epoch_seconds, valid_scores)
@@ -206,11 +227,14 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     last_file = registry.last_checkpoint_path(trainer.saved_model_file) if saved else None
     if resume_file and last_file and os.path.abspath(resume_file) == os.path.abspath(last_file):
         saved_epochs.append(trainer.start_epoch - 1)  # an interrupt before the next save names this epoch
+    loaders = (train_data, valid_data, test_data)
+    if resume_file:  # last, so that nothing draws from the generators between here and training
+        _restore_random_state(random_states, trainer.start_epoch - 1, loaders, resume_file)
     try:
         best_valid_score, valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs, epoch_seconds, valid_scores)
-            if saved else None,
+            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs, epoch_seconds, valid_scores,
+                                          random_states, loaders) if saved else None,
         )
         start = time.perf_counter()
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])

@@ -3,12 +3,15 @@
 import argparse
 import copy
 import glob
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from recbole.data import create_dataset, data_preparation
@@ -192,6 +195,62 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
     assert registry.load_checkpoint(result.checkpoint)["epoch"] == result.best_epoch  # the model tested
     assert result.best_valid_score == pytest.approx(max(result.valid_scores))
     assert not os.path.exists(last) and not os.path.exists(history_path(last))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
+def test_a_resumed_run_replays_the_uninterrupted_run_exactly(syn, monkeypatch, bidirectional):
+    """Dropout, batch order and (bidirectional) masking continue where the interrupted run left them."""
+    _, settings, _ = syn
+    settings = dict(settings, epochs=4, stopping_step=10, bidirectional=bidirectional)
+    original_train_epoch = Trainer._train_epoch
+    losses, interrupt = [], [False]
+
+    def train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 2 and interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        losses.append((epoch_idx, original_train_epoch(self, train_data, epoch_idx, *args, **kwargs)))
+        return losses[-1][1]
+
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    uninterrupted = train_and_test(build_config("HydraRec", "syn", overrides=settings))
+    straight_losses, losses[:] = list(losses), []
+
+    interrupt[0] = True
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_and_test(build_config("HydraRec", "syn", overrides=settings))
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)  # whatever ran in between must not matter
+    resumed = train_and_test(build_config("HydraRec", "syn", overrides=settings), resume_file=caught.value.checkpoint)
+    # The training loss is a full-precision sum over every batch: any other dropout mask, batch
+    # order or masked item would change it.
+    assert losses == straight_losses and [epoch for epoch, _ in losses] == [0, 1, 2, 3]
+    assert resumed.valid_scores == uninterrupted.valid_scores
+    assert resumed.test_result == uninterrupted.test_result
+
+
+def test_resuming_without_a_saved_random_state_says_so(syn, monkeypatch, caplog):
+    _, settings, _ = syn
+    settings = dict(settings, epochs=3, stopping_step=10, state="INFO")
+    interrupt = [True]
+    original_train_epoch = Trainer._train_epoch
+
+    def train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 1 and interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        return original_train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_and_test(build_config("HydraRec", "syn", overrides=settings))
+    last = caught.value.checkpoint
+    record = json.loads(open(history_path(last), encoding="utf-8").read())
+    assert [epoch for epoch, _ in record.pop("random_states")] == [0]
+    with open(history_path(last), "w", encoding="utf-8") as f:  # as written before random states were kept
+        json.dump(record, f)
+    result = train_and_test(build_config("HydraRec", "syn", overrides=settings), resume_file=last)
+    assert result.epochs_run == 3
+    assert f"{last} holds no random state for epoch 0" in caplog.text
 
 
 def test_best_epoch_is_the_model_recbole_kept_on_a_tie():
