@@ -298,6 +298,17 @@ def result_row(entry, result, device, threads, config_file):
     }
 
 
+def with_relative_paths(row, output_dir):
+    """`row` with its file columns relative to DIR where they lie inside it: a moved, copied or
+    committed result folder still points at its own configs and checkpoints."""
+    row = dict(row)
+    for column in ("config_file", "checkpoint"):
+        path = row.get(column)
+        if path and os.path.isabs(path) and os.path.commonpath([path, output_dir]) == output_dir:
+            row[column] = os.path.relpath(path, output_dir)
+    return row
+
+
 def failed_row(entry, error, threads, config_file):
     return {
         "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "failed",
@@ -498,12 +509,13 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
         try:
             result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
             write_resolved_config(entry, resolved, output_dir)
-            return result_row(entry, result, device, threads, config_file)
+            row = result_row(entry, result, device, threads, config_file)
         except BrokenProcessPool:
-            return failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
+            row = failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
         except Exception as error:  # one failed run must not stop the others
             traceback.print_exception(error)
-            return failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+            row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+        return with_relative_paths(row, output_dir)
 
     # Threads only wait: each run trains in its own process. The pool takes entries in order,
     # so a cut-short comparison still holds whole seeds. Only this thread writes the files.

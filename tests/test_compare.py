@@ -128,6 +128,8 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     assert "| SASRec" in table and "Failed runs" in table and "mask_ratio" in table
     assert "test_ndcg@10" in table and "`epochs`: `1`" in table
     assert (output / "comparison.png").stat().st_size > 0
+    assert sasrec["config_file"] == os.path.join("configs", "SASRec-causal-2020.yaml")  # the folder can move
+    assert (output / sasrec["checkpoint"]).is_file() and not os.path.isabs(sasrec["checkpoint"])
     settings = registry.load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
     assert settings["seed"] == 2020 and settings["MAX_ITEM_LIST_LENGTH"] == 10
     assert (output / "configs" / "SASRec-causal-2020.resolved.yaml").exists()
