@@ -25,6 +25,7 @@ from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.config import build_config, read_config_files
 from recbole_hydra.results import read_rows, reference_label, summary_table, write_atomic, write_rows
+from recbole_hydra.tuned import check_no_overlap, read_tuned, search_differences
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
 # leave-one-out by time, full ranking; model selection on validation, never on test.
@@ -141,6 +142,12 @@ def expand_models(specs):
     return variants
 
 
+def with_tuned(variants, tuned):
+    """Each variant's extra settings with its tuned config under them (the mode always wins)."""
+    tuned = tuned or {}
+    return [(model, mode, {**tuned.get((model, mode), {}), **extra}) for model, mode, extra in variants]
+
+
 def check_no_mode_setting(common):
     """The mode is part of the model list: a shared --bidirectional would silently lose to it."""
     if "bidirectional" in common:
@@ -160,16 +167,17 @@ def common_settings(config_files, overrides, output_dir):
     return settings
 
 
-def plan(models, dataset, seeds, common):
+def plan(models, dataset, seeds, common, tuned=None):
     """Every Entry of the grid, seed-major (a partial run is a full comparison with fewer seeds).
 
+    `tuned`: {(model, mode): settings} from `tune`, on top of the shared settings.
     Builds each model's config once, so a bad model name, key or value fails before anything runs.
     """
     check_no_mode_setting(common)
     first_seed = common.get("seed", 2020)
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
-    variants = expand_models(models)
+    variants = with_tuned(expand_models(models), tuned)
     for model, mode, extra in variants:
         config = build_config(model, dataset, overrides={**common, **extra})
         if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
@@ -384,12 +392,17 @@ def markdown_summary(rows, dataset, references=(DEFAULT_REFERENCE,)):
     return "\n".join(lines) + "\n"
 
 
-def settings_section(common, seeds, threads, jobs, command):
+def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_path=None):
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
     lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
              f"runs side by side: {jobs}.",
              "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
     lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
+    if tuned:
+        lines += ["", f"Tuned per model (each model's best config on validation, from {tuned_path}):", ""]
+        lines += [f"- {model} ({mode}): " + ", ".join(f"`{key}`: `{json.dumps(plain(value))}`"
+                                                      for key, value in sorted(config.items()))
+                  for (model, mode), config in tuned.items()]
     lines += ["", "Command:", "", f"    {command}", ""]
     return "\n".join(lines)
 
@@ -443,17 +456,19 @@ def write_reports(rows, output_dir, dataset, settings_text, metric, references=(
     return text
 
 
-def _refuse_mixed_settings(rows, common, replaced, csv_path):
+def _refuse_mixed_settings(rows, common, replaced, csv_path, tuned=None):
     """Every finished row in the CSV must come from the settings of this command (one table, one protocol).
 
-    A row's settings are `common` plus what its model, mode and seed add, so each row can be checked,
-    also rows of models this command does not list. `replaced` rows (--redo) will be run again.
+    A row's settings are `common` plus what its model, mode (and tuned config) and seed add, so each
+    row can be checked, also rows of models this command does not list. `replaced` rows (--redo)
+    will be run again.
     """
     stale = []
     for row in rows:
         if row.get("status") != "ok" or (row["model"], row["mode"], row["seed"]) in replaced:
             continue
-        extra = next((extra for model, mode, extra in _safe_modes(row["model"]) if mode == row["mode"]), None)
+        variants = with_tuned(_safe_modes(row["model"]), tuned)
+        extra = next((extra for model, mode, extra in variants if mode == row["mode"]), None)
         expected = Entry(row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])})
         if extra is None or row.get("settings_hash") != expected.settings_hash:
             stale.append(expected.name)
@@ -472,30 +487,39 @@ def _safe_modes(model):
 
 
 def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
-            threads=None, jobs=1, redo=False, command=None, references=None, runner=run_in_subprocess):
+            threads=None, jobs=1, redo=False, command=None, references=None, tuned=None, runner=run_in_subprocess):
     """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
 
     `jobs` runs train side by side, each in its own process with `threads` torch threads.
     `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
+    `tuned`: a `tune` output folder (or its tuning_summary.csv); each model runs its best config.
     """
     output_dir = os.path.abspath(output_dir)
     common = common_settings(config_files, dict(overrides or {}), output_dir)
-    entries = plan(models, dataset, seeds, common)
-    reference_keys = resolve_references(references, expand_models(models))
+    variants = expand_models(models)
+    tuned_configs = read_tuned(tuned, variants) if tuned else {}
+    check_no_overlap(tuned_configs, common)
+    entries = plan(models, dataset, seeds, common, tuned_configs)
+    reference_keys = resolve_references(references, variants)
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_NAME)
     rows = read_rows(csv_path)
     done = {(r["model"], r["mode"], r["seed"]) for r in rows if r.get("status") == "ok"}
-    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path)
+    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path, tuned_configs)
     pending = [e for e in entries if redo or e.key not in done]
     command = command or " ".join(sys.argv)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
-    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, jobs, command)
+    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, jobs, command,
+                                     tuned_configs, tuned)
     metric = "test_" + common["valid_metric"].lower()
 
     print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
           f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""), flush=True)
+    for model, mode in tuned_configs:
+        for key, then, now in search_differences(tuned, model, mode, common):
+            print(f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison "
+                  f"uses {now}", flush=True)
     start = time.monotonic()
     labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
 

@@ -15,7 +15,7 @@ from synthetic import overrides, write_dataset
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.cli import main
-from recbole_hydra.compare import compare, expand_models, model_modes, resolve_references
+from recbole_hydra.compare import PROTOCOL, compare, expand_models, model_modes, resolve_references
 from recbole_hydra.pipeline import RunResult
 from recbole_hydra.results import read_rows, summary_table
 
@@ -237,3 +237,79 @@ def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
     (row,) = read_rows(tmp_path / "cmp" / "comparison.csv")
     assert row["status"] == "ok" and row["epochs_run"] == "30"  # the epochs before the kill count too
     assert not glob.glob(last_files)
+
+
+# ----- compare --tuned: the best configs of a `tune` run -------------------------------------
+
+
+def _tuning_summary(folder, searches):
+    """A tune output folder with a summary row per (model, mode, status, best_config)."""
+    import json
+
+    from recbole_hydra.results import write_rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"model": model, "mode": mode, "status": status, "trials": 2, "failed_trials": 0,
+             "best_config": json.dumps(config) if config is not None else ""}
+            for model, mode, status, config in searches]
+    write_rows(folder / "tuning_summary.csv", rows)
+    return folder
+
+
+def test_compare_tuned_runs_each_model_with_its_best_config(workdir, tmp_path, capsys):
+    import json
+
+    tuning = _tuning_summary(tmp_path / "tuning", [
+        ("SASRec", "causal", "ok", {"learning_rate": 0.003, "hidden_dropout_prob": 0.2}),
+        ("HydraRec", "bidirectional", "ok", {"learning_rate": 0.002, "mask_ratio": 0.3}),
+        ("BERT4Rec", "bidirectional", "failed: no trial of 2 reported a validation score", None),
+    ])
+    (tuning / "ray_results").mkdir()  # the settings the SASRec search ran with
+    searched = {**PROTOCOL, **SMALL, "data_path": str(workdir / "dataset"), "train_batch_size": 512, "epochs": 3,
+                "eval_step": 1, "state": "WARNING"}  # as tune records them
+    (tuning / "ray_results" / "SASRec-causal.json").write_text(json.dumps({"settings": searched}))
+    output, calls = tmp_path / "cmp", []
+    args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", seeds=1, output_dir=str(output),
+                overrides=SMALL, threads=1, command="compare --tuned", tuned=str(tuning))
+    seen = {}
+
+    def runner(entry, dataset, threads, workdir, quiet=False):
+        seen[entry.name] = entry.settings
+        return _fake_runner(calls)(entry, dataset, threads, workdir)
+
+    table = compare(**args, runner=runner)
+    assert seen["SASRec-causal-2020"]["learning_rate"] == 0.003 and seen["SASRec-causal-2020"]["hidden_dropout_prob"] == 0.2
+    hydra = seen["HydraRec-bidirectional-2020"]
+    assert (hydra["learning_rate"], hydra["mask_ratio"], hydra["bidirectional"]) == (0.002, 0.3, True)
+    assert "Tuned per model" in table
+    assert "- SASRec (causal): `hidden_dropout_prob`: `0.2`, `learning_rate`: `0.003`" in table
+    # The search used another batch size: say so (a note, not an error; it may be on purpose), and only that.
+    notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    assert notes == ["compare: note: the search of SASRec (causal) ran with train_batch_size=512, "
+                     "this comparison uses 1024"]
+    saved = registry.load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
+    assert saved["learning_rate"] == 0.003  # the run's own config file holds the tuned values
+
+    compare(**args, runner=runner)  # the same command: both rows are done
+    assert len(calls) == 2
+    with pytest.raises(ConfigError, match="other settings"):  # untuned rows would mix with tuned ones
+        compare(**dict(args, tuned=None), runner=runner)
+
+    with pytest.raises(ConfigError, match=r"no tuned config for BERT4Rec \(bidirectional\): status 'failed"):
+        compare(**dict(args, models=["SASRec", "BERT4Rec"]), runner=runner)
+    with pytest.raises(ConfigError, match=r"GRU4Rec \(-\): not searched; tune those models first"):
+        compare(**dict(args, models=["GRU4Rec"]), runner=runner)
+    with pytest.raises(ConfigError, match="--tuned sets learning_rate for SASRec .causal., and so does this command"):
+        compare(**dict(args, models=["SASRec"], overrides=dict(SMALL, learning_rate=0.01)), runner=runner)
+    with pytest.raises(ConfigError, match="does not exist; expected a `tune` output folder"):
+        compare(**dict(args, tuned=str(tmp_path / "nowhere")), runner=runner)
+    (tmp_path / "other.csv").write_text("model,seed\nSASRec,2020\n")
+    with pytest.raises(ConfigError, match="is not a tuning summary"):
+        compare(**dict(args, tuned=str(tmp_path / "other.csv")), runner=runner)
+    assert len(calls) == 2
+
+
+def test_cli_compare_tuned_names_a_missing_folder(workdir, capsys):
+    assert main(["compare", "--models", "SASRec", "--tuned", str(workdir / "no-tuning"),
+                 "--output", str(workdir / "unused")]) == 2
+    assert "--tuned: " in capsys.readouterr().err and not (workdir / "unused").exists()

@@ -28,6 +28,9 @@ def parser():
                    help="rows that comparison.md divides time, inference and memory by, e.g. "
                    "--reference SASRec BERT4Rec (default SASRec, when compared); HydraRec needs its mode, "
                    "e.g. HydraRec:causal")
+    p.add_argument("--tuned", default=None, metavar="TUNE_DIR",
+                   help="a `tune` output folder (or its tuning_summary.csv): each model runs its best config "
+                   "there, chosen on validation; every compared model needs a finished search")
     p.add_argument("--redo", action="store_true", help="rerun runs already in DIR/comparison.csv")
     return p
 
@@ -47,7 +50,7 @@ def run(argv):
             table = compare(
                 args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
                 overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo,
-                command=command, references=args.reference,
+                command=command, references=args.reference, tuned=args.tuned,
             )
     except KeyboardInterrupt:
         return INTERRUPTED
