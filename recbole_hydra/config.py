@@ -98,3 +98,16 @@ def build_config(model, dataset, config_files=(), overrides=None):
         raise ConfigError(f"unknown config key {listed}: RecBole would silently ignore it")
     check_run_config(config)
     return config
+
+
+def plain(value):
+    """A config value as plain yaml data (RecBole keeps enums, devices and numpy scalars)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return str(getattr(value, "name", value))

@@ -20,8 +20,8 @@ import time
 
 from recbole_hydra import registry
 from recbole_hydra.checks import ConfigError
-from recbole_hydra.compare import PROTOCOL, check_no_mode_setting, expand_models, format_elapsed, plain
-from recbole_hydra.config import build_config, read_config_files
+from recbole_hydra.compare import PROTOCOL, check_no_mode_setting, expand_models, format_elapsed
+from recbole_hydra.config import build_config, plain, read_config_files
 from recbole_hydra.results import format_table, read_rows, write_atomic, write_rows
 
 SEARCH_DIR = os.path.join(registry.PROPERTIES_DIR, "search")
