@@ -10,6 +10,7 @@ Layout of the output folder DIR:
     ray_results/<Model>-<mode>.json  the settings of that search (a rerun must match them)
     checkpoints/<Model>-<mode>/<trial_id>/   RecBole's checkpoint of each trial
     tuning_summary.csv, tuning_summary.md, command.txt
+    trials.csv                       every trial: its config, epochs, best validation score, or error
 """
 
 import dataclasses
@@ -30,6 +31,7 @@ METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name
 DOMAIN_ARITY = {"choice": None, "uniform": 2, "loguniform": 2, "randint": 2, "quniform": 3}
 SUMMARY_FIRST = ["model", "mode", "status", "trials", "failed_trials"]
 SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
+TRIALS_FIRST = ["model", "mode", "trial", "status", "epochs"]
 
 
 # ----- search spaces ------------------------------------------------------------------------
@@ -247,6 +249,29 @@ def summary_row(model, mode, grid, valid_metric, bigger):
     return row
 
 
+def trial_rows(model, mode, grid, valid_metric, bigger):
+    """One row per trial of a search, best first: config keys as columns, so a search can be read whole."""
+    rows = []
+    for result in grid:
+        frame = result.metrics_dataframe
+        scores = frame[METRIC].dropna() if frame is not None and METRIC in frame else None
+        row = {"model": model, "mode": mode,
+               "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
+               "status": "ok", "epochs": 0 if scores is None else len(scores)}
+        if result.error is not None:
+            message = str(result.error).strip().splitlines()
+            row["status"] = f"failed: {message[-1] if message else type(result.error).__name__}"
+        if scores is not None and not scores.empty:
+            index = scores.idxmax() if bigger else scores.idxmin()
+            row[f"best_valid_{valid_metric}"] = float(scores[index])
+            row["best_epoch"] = int(frame.loc[index, "epoch"])
+        row.update(plain(result.config))
+        rows.append(row)
+    sign = -1 if bigger else 1
+    key = f"best_valid_{valid_metric}"
+    return sorted(rows, key=lambda row: (key not in row, sign * row.get(key, 0.0)))
+
+
 # ----- the whole tuning run --------------------------------------------------------------------
 
 
@@ -345,6 +370,7 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
 
     csv_path = os.path.join(output_dir, "tuning_summary.csv")
+    trials_path = os.path.join(output_dir, "trials.csv")
     rows = read_rows(csv_path)
     start, finished = time.monotonic(), True
     for index, search in enumerate(searches, 1):
@@ -360,6 +386,8 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         row = summary_row(model, mode, grid, valid_metric, search.bigger)
         rows = [r for r in rows if (r["model"], r["mode"]) != (model, mode)] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
+        trials = [r for r in read_rows(trials_path) if (r["model"], r["mode"]) != (model, mode)]
+        write_rows(trials_path, trials + trial_rows(model, mode, grid, valid_metric, search.bigger), first=TRIALS_FIRST)
         print(f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
               f"{row['trials']} trials failed", flush=True)
 

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TINY
 from recbole_hydra.checks import ConfigError
+from recbole_hydra.results import read_rows
 from recbole_hydra.tune import FALLBACK_SPACE, SEARCH_DIR, read_space, space_file, tune_models, worker_env
 
 ray = pytest.importorskip("ray")
@@ -127,6 +128,14 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
     assert (hydra["mode"], hydra["trials"], hydra["failed_trials"]) == ("bidirectional", "2", "2")
     assert hydra["status"].startswith("failed")
     assert "| SASRec" in text and (output / "tuning_summary.md").read_text() == text
+    trials = read_rows(output / "trials.csv")  # every trial, best first, its config in columns
+    assert [(t["model"], t["status"], t["epochs"]) for t in trials if t["model"] == "SASRec"] == [("SASRec", "ok", "1")] * 2
+    sasrec_trials_rows = [t for t in trials if t["model"] == "SASRec"]
+    assert float(sasrec_trials_rows[0]["best_valid_ndcg@10"]) == pytest.approx(float(sasrec["best_valid_ndcg@10"]))
+    assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(json.loads(sasrec["best_config"])["learning_rate"])
+    hydra_trials = [t for t in trials if t["model"] == "HydraRec"]
+    assert len(hydra_trials) == 2 and all(t["status"].startswith("failed: ") and "mask_ratio" in t["status"]
+                                          for t in hydra_trials)
     with pytest.raises(ConfigError, match="num_samples"):  # a different search in the same folder
         tune_models(**dict(args, num_samples=3))
 
@@ -138,6 +147,4 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
 
 
 def _summary(output):
-    from recbole_hydra.results import read_rows
-
     return read_rows(output / "tuning_summary.csv")
