@@ -265,6 +265,8 @@ def trial_rows(model, mode, grid, valid_metric, bigger):
             index = scores.idxmax() if bigger else scores.idxmin()
             row[f"best_valid_{valid_metric}"] = float(scores[index])
             row["best_epoch"] = int(frame.loc[index, "epoch"])
+            if "time_total_s" in frame:  # Ray's wall clock, shared with the trials beside it
+                row["seconds_per_epoch"] = float(frame["time_total_s"].iloc[-1]) / len(scores)
         row.update(plain(result.config))
         rows.append(row)
     sign = -1 if bigger else 1

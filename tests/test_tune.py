@@ -132,6 +132,7 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
     assert [(t["model"], t["status"], t["epochs"]) for t in trials if t["model"] == "SASRec"] == [("SASRec", "ok", "1")] * 2
     sasrec_trials_rows = [t for t in trials if t["model"] == "SASRec"]
     assert float(sasrec_trials_rows[0]["best_valid_ndcg@10"]) == pytest.approx(float(sasrec["best_valid_ndcg@10"]))
+    assert float(sasrec_trials_rows[0]["seconds_per_epoch"]) > 0
     assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(json.loads(sasrec["best_config"])["learning_rate"])
     hydra_trials = [t for t in trials if t["model"] == "HydraRec"]
     assert len(hydra_trials) == 2 and all(t["status"].startswith("failed: ") and "mask_ratio" in t["status"]
