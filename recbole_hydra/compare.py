@@ -26,7 +26,7 @@ from recbole_hydra.checks import ConfigError
 from recbole_hydra.compare_report import settings_section, write_reports
 from recbole_hydra.config import build_config, plain, read_config_files
 from recbole_hydra.results import read_rows, reference_label, write_atomic, write_rows
-from recbole_hydra.tuned import check_no_overlap, read_tuned, search_differences
+from recbole_hydra.tuned import check_no_overlap, read_tuned, search_differences, summary_path
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
 # leave-one-out by time, full ranking; model selection on validation, never on test.
@@ -386,7 +386,8 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     output_dir = os.path.abspath(output_dir)
     common = common_settings(config_files, dict(overrides or {}), output_dir)
     variants = expand_models(models)
-    tuned_configs = read_tuned(tuned, variants) if tuned else {}
+    tuned_file = summary_path(tuned) if tuned else None
+    tuned_configs = read_tuned(tuned_file, variants) if tuned else {}
     check_no_overlap(tuned_configs, common)
     entries = plan(models, dataset, seeds, common, tuned_configs)
     reference_keys = resolve_references(references, variants)
@@ -406,7 +407,7 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
           f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""), flush=True)
     for model, mode in tuned_configs:
-        for key, then, now in search_differences(tuned, model, mode, common):
+        for key, then, now in search_differences(tuned_file, model, mode, common):
             print(f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison "
                   f"uses {now}", flush=True)
     start = time.monotonic()

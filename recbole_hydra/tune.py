@@ -197,18 +197,30 @@ def interrupted(grid, num_samples):
     return len(ended) < max(num_samples, len(grid))
 
 
+def reported_scores(result):
+    """The validation scores a trial reported, one per epoch (empty if none), and Ray's frame."""
+    frame = result.metrics_dataframe
+    if frame is None or METRIC not in frame:
+        return frame, []
+    return frame, frame[METRIC].dropna()
+
+
+def best_of_trial(result, bigger):
+    """(best validation score, its epoch) of one trial, or None if it reported none."""
+    frame, scores = reported_scores(result)
+    if len(scores) == 0:
+        return None
+    index = scores.idxmax() if bigger else scores.idxmin()
+    return float(scores[index]), int(frame.loc[index, "epoch"])
+
+
 def best_trial(grid, bigger):
     """(Result, best validation score, its epoch) over every epoch of every trial; None if none reported."""
     best = None
     for result in grid:
-        frame = result.metrics_dataframe
-        if frame is None or METRIC not in frame or frame[METRIC].dropna().empty:
-            continue
-        scores = frame[METRIC].dropna()
-        index = scores.idxmax() if bigger else scores.idxmin()
-        score = float(scores[index])
-        if best is None or (score > best[1] if bigger else score < best[1]):
-            best = (result, score, int(frame.loc[index, "epoch"]))
+        found = best_of_trial(result, bigger)
+        if found and (best is None or (found[0] > best[1] if bigger else found[0] < best[1])):
+            best = (result, *found)
     return best
 
 
@@ -253,18 +265,16 @@ def trial_rows(model, mode, grid, valid_metric, bigger):
     """One row per trial of a search, best first: config keys as columns, so a search can be read whole."""
     rows = []
     for result in grid:
-        frame = result.metrics_dataframe
-        scores = frame[METRIC].dropna() if frame is not None and METRIC in frame else None
+        frame, scores = reported_scores(result)
         row = {"model": model, "mode": mode,
                "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
-               "status": "ok", "epochs": 0 if scores is None else len(scores)}
+               "status": "ok", "epochs": len(scores)}
         if result.error is not None:
             message = str(result.error).strip().splitlines()
             row["status"] = f"failed: {message[-1] if message else type(result.error).__name__}"
-        if scores is not None and not scores.empty:
-            index = scores.idxmax() if bigger else scores.idxmin()
-            row[f"best_valid_{valid_metric}"] = float(scores[index])
-            row["best_epoch"] = int(frame.loc[index, "epoch"])
+        best = best_of_trial(result, bigger)
+        if best:
+            row[f"best_valid_{valid_metric}"], row["best_epoch"] = best
             if "time_total_s" in frame:  # Ray's wall clock, shared with the trials beside it
                 row["seconds_per_epoch"] = float(frame["time_total_s"].iloc[-1]) / len(scores)
         row.update(plain(result.config))

@@ -27,12 +27,11 @@ def summary_path(path):
 
 
 def read_tuned(path, variants):
-    """{(model, mode): best config} for every compared (model, mode), from a tuning summary.
+    """{(model, mode): best config} for every compared (model, mode), from a tuning summary file.
 
     Every compared row must have a finished search: a table that mixes tuned and untuned models
     would favour the tuned ones.
     """
-    path = summary_path(path)
     rows = {(row.get("model"), row.get("mode")): row for row in read_rows(path)}
     if not rows or not all(model and mode for model, mode in rows):
         raise ConfigError(f"--tuned: {path} is not a tuning summary (expected the columns model, mode, "
@@ -69,9 +68,9 @@ def check_no_overlap(tuned, common):
 def search_differences(path, model, mode, common):
     """Shared settings that differ from those the search of (model, mode) ran with: [(key, then, now)].
 
-    The summary's folder keeps each search's settings in ray_results/<Model>-<mode>.json; [] if absent.
+    The summary file's folder keeps each search's settings in ray_results/<Model>-<mode>.json; [] if absent.
     """
-    recorded_file = os.path.join(os.path.dirname(summary_path(path)), "ray_results", f"{model}-{mode}.json")
+    recorded_file = os.path.join(os.path.dirname(path), "ray_results", f"{model}-{mode}.json")
     if not os.path.isfile(recorded_file):
         return []
     with open(recorded_file, encoding="utf-8") as f:
