@@ -24,6 +24,7 @@ from recbole_hydra.checks import ConfigError
 from recbole_hydra.compare import PROTOCOL, check_no_mode_setting, expand_models, format_elapsed
 from recbole_hydra.config import build_config, plain, read_config_files
 from recbole_hydra.results import format_table, read_rows, write_atomic, write_rows
+from recbole_hydra.tuned import RAY_DIR, SUMMARY_NAME, search_settings_file
 
 SEARCH_DIR = os.path.join(registry.PROPERTIES_DIR, "search")
 FALLBACK_SPACE = "_default.yaml"
@@ -154,7 +155,7 @@ def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_tr
     from ray.tune.search.optuna import OptunaSearch
 
     name = f"{search.model}-{search.mode}"
-    storage = os.path.join(output_dir, "ray_results")
+    storage = os.path.join(output_dir, RAY_DIR)
     trainable = tune.with_resources(
         tune.with_parameters(
             trial, model=search.model, dataset=dataset, settings=search.settings,
@@ -361,7 +362,7 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         if unknown:
             raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
         search = Search(model, mode, settings, space, bool(config["valid_metric_bigger"]),
-                        os.path.join(output_dir, "ray_results", f"{model}-{mode}.json"),
+                        search_settings_file(output_dir, model, mode),
                         {"dataset": dataset, "num_samples": num_samples, "max_epochs": max_epochs,
                          "settings": plain(settings), "space": plain(space), "seed": seed})
         _check_same_settings(search.settings_file, search.recorded)
@@ -381,7 +382,7 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
     if address is None and cpus_per_trial > available:
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
 
-    csv_path = os.path.join(output_dir, "tuning_summary.csv")
+    csv_path = os.path.join(output_dir, SUMMARY_NAME)
     trials_path = os.path.join(output_dir, "trials.csv")
     rows = read_rows(csv_path)
     start, finished = time.monotonic(), True

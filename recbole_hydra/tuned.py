@@ -11,9 +11,16 @@ import os
 from recbole_hydra.checks import ConfigError
 from recbole_hydra.results import read_rows
 
+# The layout of a `tune` output folder, written by tune.py and read here.
 SUMMARY_NAME = "tuning_summary.csv"
+RAY_DIR = "ray_results"
 # Settings a search sets for itself (or that say where files go): no reason to warn when they differ.
 _SEARCH_ONLY = {"epochs", "eval_step", "state", "checkpoint_dir", "show_progress"}
+
+
+def search_settings_file(output_dir, model, mode):
+    """Where a search keeps the settings it ran with: DIR/ray_results/<Model>-<mode>.json."""
+    return os.path.join(output_dir, RAY_DIR, f"{model}-{mode}.json")
 
 
 def summary_path(path):
@@ -70,7 +77,7 @@ def search_differences(path, model, mode, common):
 
     The summary file's folder keeps each search's settings in ray_results/<Model>-<mode>.json; [] if absent.
     """
-    recorded_file = os.path.join(os.path.dirname(path), "ray_results", f"{model}-{mode}.json")
+    recorded_file = search_settings_file(os.path.dirname(path), model, mode)
     if not os.path.isfile(recorded_file):
         return []
     with open(recorded_file, encoding="utf-8") as f:
