@@ -3,6 +3,10 @@
     import recbole_hydra
     from recbole.quick_start import run_recbole
     run_recbole(model="HydraRec", dataset="ml-100k")
+
+Rooms (docs/design.md): model/ (HydraRec, pure torch below it), runtime/ (everything that knows
+RecBole's internals), online/ (serving), data/ (input files), experiments/ (compare, tune,
+bench), cli/ (argument parsing); validation.py and files.py are leaves every room may use.
 """
 
 import warnings
@@ -11,12 +15,11 @@ import warnings
 # with advice for Ray's maintainers, not for our users. Only that message, only from Ray, is hidden.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning, module=r"ray\.")
 
-from recbole_hydra import registry  # noqa: E402  (after the filter: it imports RecBole, which imports Ray)
-from recbole_hydra.attention import HydraAttention  # noqa: E402
-from recbole_hydra.model import HydraRec  # noqa: E402
-from recbole_hydra.streaming import StreamingRecommender  # noqa: E402
+from recbole_hydra.model import HydraAttention, HydraRec  # noqa: E402  (after the filter: RecBole imports Ray)
+from recbole_hydra.online import StreamingRecommender  # noqa: E402
+from recbole_hydra.runtime import patches  # noqa: E402
 
-registry.install()
+patches.install()
 
 __all__ = ["HydraAttention", "HydraRec", "StreamingRecommender"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,28 +11,11 @@ warnings.filterwarnings("ignore", category=UserWarning, message=".*pkg_resources
 import torch  # noqa: E402
 
 import recbole_hydra  # noqa: E402,F401  registers HydraRec
+from helpers import TINY  # noqa: E402
 
 # Tiny tensors gain nothing from a second thread, and on a busy 2-core machine idle-spinning
 # OpenMP threads made one test epoch 50x slower. Tests that need more set it themselves.
 torch.set_num_threads(1)
-
-# Small enough for 2 CPU cores: one epoch on ml-100k with short histories takes seconds.
-TINY = {
-    "hidden_size": 16,
-    "inner_size": 32,
-    "n_layers": 1,
-    "MAX_ITEM_LIST_LENGTH": 10,
-    "epochs": 1,
-    "train_batch_size": 1024,
-    "eval_batch_size": 4096,
-    "show_progress": False,
-    "state": "ERROR",
-    "metrics": ["Hit", "NDCG"],
-    "topk": [10],
-    "valid_metric": "NDCG@10",
-    "use_gpu": False,
-}
-
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):

@@ -5,7 +5,7 @@ With no subcommand (or `train`) it behaves like RecBole's run_recbole.py.
 
 import sys
 
-from recbole_hydra.checks import ConfigError
+from recbole_hydra.validation import ConfigError
 
 SUBCOMMANDS = {
     "train": "recbole_hydra.cli.train",  # one model: train, validate, test (the default)
@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
     "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
     "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
+    "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
 }
 
 

@@ -3,11 +3,12 @@
 import argparse
 import shlex
 import sys
-import warnings
 
-from recbole_hydra.bench_runner import machine_summary, run_bench
-from recbole_hydra.benchmark import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
-from recbole_hydra.checks import ConfigError, positive_float, positive_int, probability
+from recbole_hydra.experiments.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
+from recbole_hydra.experiments.bench_runner import machine_summary, run_bench
+from recbole_hydra.runtime.model_names import sequential_model_class
+from recbole_hydra.runtime.patches import hide_recbole_warnings
+from recbole_hydra.validation import ConfigError, positive_float, positive_int, probability
 
 
 def parser():
@@ -69,24 +70,12 @@ def _check(args):
     if args.warmup < 0 or args.memory_limit_mb < 0:
         raise ConfigError("--warmup and --memory-limit-mb must be 0 or more")
     for model in args.models:
-        _check_model(model)
+        sequential_model_class(model, "--models")
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: torch sees no CUDA device on this machine")
-
-
-def _check_model(name):
-    from recbole.model.abstract_recommender import SequentialRecommender
-    from recbole.utils import get_model
-
-    try:
-        model_class = get_model(name)
-    except ValueError:
-        model_class = None
-    if model_class is None or not issubclass(model_class, SequentialRecommender):
-        raise ConfigError(f"--models: {name!r} is not HydraRec or a RecBole sequential model")
 
 
 def settings_from_args(args):
@@ -101,22 +90,11 @@ def settings_from_args(args):
     )
 
 
-def clock_note(settings):
-    if settings.device == "cpu" and settings.threads == 1:
-        note = ("median process CPU time per step (one torch thread; leaves out time spent waiting "
-                "for a shared core); wall-clock medians are in bench.csv")
-    else:
-        note = "median wall-clock time per step (synchronised on CUDA)"
-    if settings.rounds > 1:
-        note += f"; each cell the median of {settings.rounds} rounds of the whole plan"
-    return note
-
-
 def run(argv):
-    warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x
+    hide_recbole_warnings()
     args = parser().parse_args(argv)
     _check(args)
-    from recbole_hydra.bench_report import write_outputs
+    from recbole_hydra.experiments.bench_report import clock_note, write_outputs
 
     settings = settings_from_args(args)
     machine = machine_summary(settings)

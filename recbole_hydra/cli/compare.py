@@ -3,9 +3,14 @@
 import argparse
 import shlex
 
-from recbole_hydra.checks import positive_int
-from recbole_hydra.cli.common import INTERRUPTED, add_dataset_and_models, sigterm_as_interrupt
-from recbole_hydra.config import parse_overrides
+from recbole_hydra.cli.args import (
+    INTERRUPTED,
+    add_config_files,
+    add_dataset_and_models,
+    check_positive_ints,
+    sigterm_as_interrupt,
+)
+from recbole_hydra.runtime.config import parse_overrides
 
 
 def parser():
@@ -19,7 +24,7 @@ def parser():
     add_dataset_and_models(p, "runs")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, counting up from --seed (default 2020)")
     p.add_argument("--output", "-o", default="comparison", help="output folder (default ./comparison)")
-    p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every model")
+    add_config_files(p, "RecBole yaml files shared by every model")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's choice)")
     p.add_argument("--jobs", "-j", type=int, default=1,
                    help="runs trained side by side, each in its own process (default 1); "
@@ -36,19 +41,15 @@ def parser():
 
 
 def run(argv):
-    from recbole_hydra.compare import compare, stop_runs
+    from recbole_hydra.experiments.compare import compare, stop_runs
 
     args, rest = parser().parse_known_args(argv)
-    options = {"--seeds": args.seeds, "--threads": args.threads, "--jobs": args.jobs}
-    for option, value in options.items():
-        if value is not None:
-            positive_int(options, option)
-    config_files = [path for entry in args.config_files for path in entry.split()]
+    check_positive_ints(args, "--seeds", "--threads", "--jobs")
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
     try:
         with sigterm_as_interrupt(before=stop_runs):
             table = compare(
-                args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=config_files,
+                args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=args.config_files,
                 overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo,
                 command=command, references=args.reference, tuned=args.tuned,
             )

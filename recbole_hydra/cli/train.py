@@ -5,12 +5,12 @@ import os
 import shlex
 import sys
 
-from recbole_hydra.checks import check_resume_checkpoint
-from recbole_hydra.cli.common import INTERRUPTED, sigterm_as_interrupt
-from recbole_hydra.config import build_config, parse_overrides
-from recbole_hydra.data_checks import check_dataset
-from recbole_hydra.pipeline import TrainingInterrupted, train_and_test
-from recbole_hydra.results import metrics_table
+from recbole_hydra.cli.args import INTERRUPTED, add_config_files, sigterm_as_interrupt
+from recbole_hydra.data.inter_checks import check_dataset
+from recbole_hydra.experiments.tables import metrics_table
+from recbole_hydra.runtime.config import build_config, parse_overrides
+from recbole_hydra.runtime.run_checks import check_resume_checkpoint
+from recbole_hydra.runtime.training import TrainingInterrupted, train_and_test
 
 
 def parser():
@@ -21,7 +21,7 @@ def parser():
     )
     p.add_argument("--model", "-m", default="HydraRec", help="HydraRec or any RecBole model name")
     p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
-    p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files, later ones win")
+    add_config_files(p)
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue training from a checkpoint: the X-last.pth an interrupted run names, or X.pth")
     return p
@@ -66,10 +66,7 @@ def run(argv):
 
 
 def _train(args, rest):
-    # RecBole's run_recbole.py takes --config_files as one space-separated string; accept both.
-    config_files = [path for entry in args.config_files for path in entry.split()]
-    config = build_config(args.model, args.dataset, config_files, parse_overrides(rest))
+    config = build_config(args.model, args.dataset, args.config_files, parse_overrides(rest))
     check_dataset(config)  # before anything writes log/ or saved/
-    if args.resume:
-        check_resume_checkpoint(args.resume, config)
-    return train_and_test(config, resume_file=args.resume)
+    resume_state = check_resume_checkpoint(args.resume, config) if args.resume else None
+    return train_and_test(config, resume_file=args.resume, resume_state=resume_state)

@@ -4,9 +4,9 @@ import argparse
 import shlex
 import sys
 
-from recbole_hydra.checks import ConfigError, positive_int
-from recbole_hydra.cli.common import add_dataset_and_models
-from recbole_hydra.config import parse_overrides
+from recbole_hydra.cli.args import add_config_files, add_dataset_and_models, check_positive_ints
+from recbole_hydra.runtime.config import parse_overrides
+from recbole_hydra.validation import ConfigError
 
 
 def parser():
@@ -28,29 +28,24 @@ def parser():
                    help="CPUs the local Ray instance may use (default: all); trials run side by side "
                    "as long as they fit")
     p.add_argument("--spaces", default=None, help="folder of <Model>.yaml search spaces (default properties/search)")
-    p.add_argument("--config_files", nargs="*", default=[], help="RecBole yaml files shared by every trial")
+    add_config_files(p, "RecBole yaml files shared by every trial")
     return p
 
 
 def run(argv):
     args, rest = parser().parse_known_args(argv)
-    options = {"--num-samples": args.num_samples, "--max-epochs": args.max_epochs,
-               "--cpus-per-trial": args.cpus_per_trial, "--num-cpus": args.num_cpus}
-    for option, value in options.items():
-        if value is not None:
-            positive_int(options, option)
+    check_positive_ints(args, "--num-samples", "--max-epochs", "--cpus-per-trial", "--num-cpus")
     try:
         import ray.tune  # noqa: F401
     except ImportError:
         raise ConfigError("tune needs Ray Tune: pip install 'recbole-hydra[tune]'") from None
-    from recbole_hydra.tune import SEARCH_DIR, tune_models
-
-    config_files = [path for entry in args.config_files for path in entry.split()]
+    from recbole_hydra.experiments.tune import tune_models
+    from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
     command = shlex.join(["python", "run_hydrarec.py", "tune"] + list(argv))
     table, finished = tune_models(
         args.models, args.dataset, args.num_samples, args.max_epochs, output_dir=args.output,
-        config_files=config_files, overrides=parse_overrides(rest), address=args.address,
-        cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, space_dir=args.spaces or SEARCH_DIR, command=command,
+        config_files=args.config_files, overrides=parse_overrides(rest), address=args.address,
+        cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, space_dir=args.spaces or SEARCH_SPACES_DIR, command=command,
     )
     print("\n" + table)
     if not finished:

@@ -1,0 +1,73 @@
+"""What the subcommands' argument parsing shares: option types and checks, config files, the
+grid's --dataset/--models, and stopping on SIGTERM like on Ctrl-C."""
+
+import argparse
+import contextlib
+import signal
+import threading
+
+from recbole_hydra.validation import positive_int
+
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
+
+DEFAULT_MODELS = ["HydraRec", "SASRec", "BERT4Rec"]
+
+
+def positive_int_arg(text):
+    """argparse type: a positive integer (argparse names the option and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def check_positive_ints(args, *options):
+    """Each named option ('--jobs') that was given must be a positive integer (a ConfigError naming it)."""
+    values = {option: getattr(args, option.lstrip("-").replace("-", "_")) for option in options}
+    for option, value in values.items():
+        if value is not None:
+            positive_int(values, option)
+
+
+class ConfigFiles(argparse.Action):
+    """--config_files a.yaml b.yaml, or RecBole's one space-separated string "a.yaml b.yaml": a list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [path for entry in values for path in entry.split()])
+
+
+def add_config_files(parser, help_text="RecBole yaml files, later ones win"):
+    parser.add_argument("--config_files", nargs="*", default=[], action=ConfigFiles, help=help_text)
+
+
+def add_dataset_and_models(parser, hydrarec_verb):
+    """--dataset and --models; `hydrarec_verb` says what happens to HydraRec ('runs', 'is searched')."""
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
+    parser.add_argument("--models", "-m", nargs="+", default=list(DEFAULT_MODELS),
+                        help=f"RecBole sequential models; HydraRec {hydrarec_verb} in both modes "
+                        "(HydraRec:causal or HydraRec:bidirectional for one)")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt(before=None):
+    """Within the block, `kill PID` stops the command the way Ctrl-C does (main thread only).
+
+    `before()` runs first, e.g. to pass the signal on to worker processes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        if before is not None:
+            before()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,401 @@
+"""Several models × seeds under one evaluation protocol: rows in a CSV, a summary table, a plot.
+
+Each (model, mode, seed) run trains and tests in its own spawned process: a process's peak
+RSS only ever grows, so sharing one process would charge every model with the largest
+earlier peak; a crash (or the OOM killer) then takes down one run, not the comparison.
+Every finished run is written to DIR/comparison.csv at once, so a rerun skips it; a run cut
+short (Ctrl-C, a kill, the end of a session) goes on from its last finished epoch.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+import multiprocessing
+import traceback
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+import yaml
+
+from recbole_hydra.experiments.comparison_report import settings_section, write_reports
+from recbole_hydra.experiments.grid import PROTOCOL, check_no_mode_setting, expand_models, model_modes
+from recbole_hydra.experiments.tables import format_elapsed, read_rows, reference_label, write_rows
+from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tuned, search_differences, summary_path
+from recbole_hydra.files import write_atomic
+from recbole_hydra.runtime.checkpoints import last_checkpoint_path
+from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.validation import ConfigError
+
+DEFAULT_REFERENCE = ("SASRec", "causal")  # cost ratios in comparison.md are over this row when compared
+
+CSV_NAME = "comparison.csv"
+FIRST_COLUMNS = ["model", "mode", "seed", "status"]
+COST_COLUMNS = [
+    "best_epoch", "epochs_run", "train_seconds_per_epoch", "train_seconds", "inference_seconds",
+    "peak_memory_mb", "peak_memory_kind", "parameters",
+]
+LAST_COLUMNS = ["threads", "device", "settings_hash", "config_file", "checkpoint", "error"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One row of the grid: a model in one mode with one seed, and the exact settings it runs with."""
+
+    model: str
+    mode: str
+    seed: int
+    settings: dict
+
+    @property
+    def name(self):
+        return f"{self.model}-{self.mode}-{self.seed}"
+
+    @property
+    def key(self):
+        return (self.model, self.mode, str(self.seed))
+
+    @property
+    def settings_hash(self):
+        text = json.dumps(self.settings, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def checkpoint_file(self):
+        """One file per run and settings: a rerun finds the -last.pth of its own cut-short run,
+        never one trained with other settings."""
+        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{self.settings_hash}.pth")
+
+    def resume_file(self):
+        """The last-epoch checkpoint this run left when it was cut short, or None."""
+        last = last_checkpoint_path(self.checkpoint_file)
+        return last if os.path.isfile(last) else None
+
+
+# ----- the grid -----------------------------------------------------------------------
+
+
+def resolve_references(specs, variants):
+    """The --reference list as (model, mode) keys of rows in this comparison.
+
+    Without the option, SASRec is the reference when it is compared (the issue's ask); a
+    reference the user names must be one of the --models rows, else its ratios would be empty.
+    """
+    compared = [(model, mode) for model, mode, _ in variants]
+    if specs is None:
+        return [DEFAULT_REFERENCE] if DEFAULT_REFERENCE in compared else []
+    references = []
+    for spec in specs:
+        keys = [(model, mode) for model, mode, _ in model_modes(spec, option="--reference")]
+        if len(keys) > 1:
+            raise ConfigError(f"--reference: '{spec}' is {len(keys)} rows; name one, e.g. {spec}:{keys[0][1]}")
+        if keys[0] not in compared:
+            raise ConfigError(f"--reference: '{spec}' is not one of the compared rows "
+                              f"({', '.join(reference_label(key) for key in compared)})")
+        if keys[0] not in references:
+            references.append(keys[0])
+    return references
+
+
+def with_tuned(variants, tuned):
+    """Each variant's extra settings with its tuned config under them (the mode always wins)."""
+    tuned = tuned or {}
+    return [(model, mode, {**tuned.get((model, mode), {}), **extra}) for model, mode, extra in variants]
+
+
+def common_settings(config_files, overrides, output_dir):
+    """Protocol < the user's files < the user's --key=value, with paths made absolute.
+
+    Absolute because each run changes into DIR (RecBole writes log/ into its working directory).
+    """
+    settings = {**PROTOCOL, **read_config_files(config_files), **overrides}
+    settings["data_path"] = os.path.abspath(settings.get("data_path", "dataset/"))
+    settings.setdefault("checkpoint_dir", os.path.join(output_dir, "saved"))
+    settings["checkpoint_dir"] = os.path.abspath(settings["checkpoint_dir"])
+    settings.setdefault("show_progress", False)
+    return settings
+
+
+def plan(models, dataset, seeds, common, tuned=None):
+    """Every Entry of the grid, seed-major (a partial run is a full comparison with fewer seeds).
+
+    `tuned`: {(model, mode): settings} from `tune`, on top of the shared settings.
+    Builds each model's config once, so a bad model name, key or value fails before anything runs.
+    """
+    check_no_mode_setting(common)
+    first_seed = common.get("seed", 2020)
+    if not isinstance(first_seed, int) or isinstance(first_seed, bool):
+        raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
+    variants = with_tuned(expand_models(models), tuned)
+    for model, mode, extra in variants:
+        config = build_config(model, dataset, overrides={**common, **extra})
+        if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
+            raise ConfigError(
+                f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
+                "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
+            )
+    return [
+        Entry(model, mode, seed, {**common, **extra, "seed": seed})
+        for seed in range(first_seed, first_seed + seeds)
+        for model, mode, extra in variants
+    ]
+
+
+# ----- one run, in its own process --------------------------------------------------------
+
+
+def _run_entry(model, dataset, settings, threads, workdir, console_file=None, checkpoint_file=None, resume_file=None):
+    """Child process: build the config, train and test; (RunResult as dict, resolved config).
+
+    With `console_file`, everything the run prints goes there instead of the shared terminal.
+    """
+    if console_file:
+        os.makedirs(os.path.dirname(console_file), exist_ok=True)
+        with open(console_file, "a", encoding="utf-8") as console:
+            os.dup2(console.fileno(), 1)
+            os.dup2(console.fileno(), 2)
+
+    import torch
+
+    import recbole_hydra  # noqa: F401  registers HydraRec in this fresh interpreter
+    from recbole_hydra.runtime.patches import hide_recbole_warnings
+    from recbole_hydra.runtime.training import train_and_test
+
+    hide_recbole_warnings()
+    if threads:
+        torch.set_num_threads(threads)
+    os.chdir(workdir)
+    config = build_config(model, dataset, overrides=settings)
+    resolved = {key: plain(value) for key, value in config.final_config_dict.items()}
+    result = train_and_test(config, checkpoint_file=checkpoint_file, resume_file=resume_file)
+    return dataclasses.asdict(result), resolved, str(config["device"])
+
+
+def console_path(workdir, entry):
+    return os.path.join(workdir, "log", "console", f"{entry.name}.log")
+
+
+_live_pools = set()  # the one-process pools of the runs in progress, for stop_runs
+
+
+def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
+    """Run one entry in a fresh spawned interpreter; exceptions come back as exceptions.
+
+    `quiet`: the run's output goes to its console file (side-by-side runs would interleave).
+    """
+    context = multiprocessing.get_context("spawn")
+    console_file = console_path(workdir, entry) if quiet else None
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        _live_pools.add(pool)  # before its process starts: a kill in between must still reach it
+        try:
+            return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file,
+                               entry.checkpoint_file, entry.resume_file()).result()
+        finally:
+            _live_pools.discard(pool)
+
+
+def stop_runs(signum=signal.SIGTERM):
+    """Signal every run in progress. A `kill` reaches only the process it names (Ctrl-C reaches
+    them all), and a run left behind would go on training with nobody to collect its result.
+    A killed run loses at most the epoch in progress: its -last.pth is written atomically."""
+    for pool in list(_live_pools):
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public way to the workers
+            if process.is_alive():
+                os.kill(process.pid, signum)
+
+
+# ----- rows and files ---------------------------------------------------------------------
+
+
+def write_comparison(path, rows):
+    write_rows(path, rows, first=FIRST_COLUMNS, last=COST_COLUMNS + LAST_COLUMNS)
+
+
+def upsert(rows, row):
+    """rows with `row` replacing any row of the same (model, mode, seed)."""
+    key = (row["model"], row["mode"], str(row["seed"]))
+    return [r for r in rows if (r["model"], r["mode"], str(r["seed"])) != key] + [row]
+
+
+def result_row(entry, result, device, threads, config_file):
+    test = {f"test_{name}": value for name, value in result["test_result"].items()}
+    valid_metric = entry.settings["valid_metric"].lower()
+    return {
+        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "ok",
+        **test,
+        f"valid_{valid_metric}": result["best_valid_score"],
+        "best_epoch": result["best_epoch"],
+        "epochs_run": result["epochs_run"],
+        "train_seconds_per_epoch": result["train_seconds_per_epoch"],
+        "train_seconds": result["train_seconds_per_epoch"] * result["epochs_run"],
+        "inference_seconds": result["inference_seconds"],
+        "peak_memory_mb": result["peak_memory_mb"],
+        "peak_memory_kind": result["peak_memory_kind"],
+        "parameters": result["parameters"],
+        "threads": threads or "",
+        "device": device,
+        "settings_hash": entry.settings_hash,
+        "config_file": config_file,
+        "checkpoint": result["checkpoint"],
+        "error": "",
+    }
+
+
+def with_relative_paths(row, output_dir):
+    """`row` with its file columns relative to DIR where they lie inside it: a moved, copied or
+    committed result folder still points at its own configs and checkpoints."""
+    row = dict(row)
+    for column in ("config_file", "checkpoint"):
+        path = row.get(column)
+        if path and os.path.isabs(path) and os.path.commonpath([path, output_dir]) == output_dir:
+            row[column] = os.path.relpath(path, output_dir)
+    return row
+
+
+def failed_row(entry, error, threads, config_file):
+    return {
+        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "failed",
+        "threads": threads or "", "settings_hash": entry.settings_hash, "config_file": config_file,
+        "error": error,
+    }
+
+
+def write_entry_config(entry, dataset, output_dir):
+    """DIR/configs/<name>.yaml: the exact settings of one run, usable with `train --config_files`."""
+    folder = os.path.join(output_dir, "configs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{entry.name}.yaml")
+    header = (
+        f"# Settings of the {entry.model} ({entry.mode}) seed {entry.seed} run on {dataset}, on top of the\n"
+        f"# defaults of RecBole 1.2.1 and recbole-hydra. Reproduce it with:\n"
+        f"#   python run_hydrarec.py train --model {entry.model} --dataset {dataset} --config_files {path}\n"
+        f"# {entry.name}.resolved.yaml beside it holds every key RecBole resolved.\n"
+    )
+    write_atomic(path, header + yaml.safe_dump(plain(entry.settings), sort_keys=True))
+    return path
+
+
+def write_resolved_config(entry, resolved, output_dir):
+    path = os.path.join(output_dir, "configs", f"{entry.name}.resolved.yaml")
+    write_atomic(path, yaml.safe_dump(resolved, sort_keys=True))
+
+
+# ----- the whole comparison ------------------------------------------------------------------
+
+
+def _refuse_mixed_settings(rows, common, replaced, csv_path, tuned=None):
+    """Every finished row in the CSV must come from the settings of this command (one table, one protocol).
+
+    A row's settings are `common` plus what its model, mode (and tuned config) and seed add, so each
+    row can be checked, also rows of models this command does not list. `replaced` rows (--redo)
+    will be run again.
+    """
+    stale = []
+    for row in rows:
+        if row.get("status") != "ok" or (row["model"], row["mode"], row["seed"]) in replaced:
+            continue
+        variants = with_tuned(_safe_modes(row["model"]), tuned)
+        extra = next((extra for model, mode, extra in variants if mode == row["mode"]), None)
+        expected = Entry(row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])})
+        if extra is None or row.get("settings_hash") != expected.settings_hash:
+            stale.append(expected.name)
+    if stale:
+        raise ConfigError(
+            f"{csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
+            + (", or --redo to run them again" if not replaced else "")
+        )
+
+
+def _safe_modes(model):
+    try:
+        return model_modes(model)
+    except ConfigError:
+        return []
+
+
+def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
+            threads=None, jobs=1, redo=False, command=None, references=None, tuned=None, runner=run_in_subprocess):
+    """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
+
+    `jobs` runs train side by side, each in its own process with `threads` torch threads.
+    `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
+    `tuned`: a `tune` output folder (or its tuning_summary.csv); each model runs its best config.
+    """
+    output_dir = os.path.abspath(output_dir)
+    common = common_settings(config_files, dict(overrides or {}), output_dir)
+    variants = expand_models(models)
+    tuned_file = summary_path(tuned) if tuned else None
+    tuned_configs = read_tuned(tuned_file, variants) if tuned else {}
+    check_no_overlap(tuned_configs, common)
+    entries = plan(models, dataset, seeds, common, tuned_configs)
+    reference_keys = resolve_references(references, variants)
+    os.makedirs(output_dir, exist_ok=True)
+    csv_path = os.path.join(output_dir, CSV_NAME)
+    rows = read_rows(csv_path)
+    done = {(r["model"], r["mode"], r["seed"]) for r in rows if r.get("status") == "ok"}
+    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path, tuned_configs)
+    pending = [e for e in entries if redo or e.key not in done]
+    command = command or " ".join(sys.argv)
+    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, jobs, command,
+                                     tuned_configs, tuned)
+    metric = "test_" + common["valid_metric"].lower()
+
+    print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
+          f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""), flush=True)
+    for model, mode in tuned_configs:
+        for key, then, now in search_differences(tuned_file, model, mode, common):
+            print(f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison "
+                  f"uses {now}", flush=True)
+    start = time.monotonic()
+    labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
+
+    def run_one(entry):
+        """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
+        where = f" (output: {console_path(output_dir, entry)})" if jobs > 1 else ""
+        resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
+        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
+              flush=True)
+        config_file = write_entry_config(entry, dataset, output_dir)
+        try:
+            result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
+            write_resolved_config(entry, resolved, output_dir)
+            row = result_row(entry, result, device, threads, config_file)
+        except BrokenProcessPool:
+            row = failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
+        except Exception as error:  # one failed run must not stop the others
+            traceback.print_exception(error)
+            row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+        return with_relative_paths(row, output_dir)
+
+    # Threads only wait: each run trains in its own process. The pool takes entries in order,
+    # so a cut-short comparison still holds whole seeds. Only this thread writes the files.
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="compare")
+    futures = {pool.submit(run_one, entry): entry for entry in pending}
+    try:
+        for future in as_completed(futures):
+            entry, row = futures[future], future.result()
+            if row["status"] == "ok":
+                print(f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
+                      f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch", flush=True)
+            else:
+                print(f"{labels[entry.key]} FAILED: {row['error']}", file=sys.stderr, flush=True)
+            rows = upsert(read_rows(csv_path), row)
+            write_comparison(csv_path, rows)
+            write_reports(rows, output_dir, dataset, settings_text, metric, reference_keys)
+    except KeyboardInterrupt:
+        print("\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
+              "last finished epoch: rerun the same command to resume", file=sys.stderr, flush=True)
+        raise
+    finally:
+        # On Ctrl-C the runs in progress stop too (their processes get the signal); runs not yet
+        # started are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric, reference_keys)
+    print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
+    return text

@@ -1,0 +1,110 @@
+"""comparison.md and comparison.png: what the rows of comparison.csv say, for readers.
+
+`compare` rewrites both after every finished run, so they always show the runs done so far.
+"""
+
+import json
+import os
+import sys
+
+from recbole_hydra.experiments.tables import group_rows, mean_std, reference_label, summary_table
+from recbole_hydra.files import replaced_atomically, write_atomic
+from recbole_hydra.runtime.config import plain
+
+TABLE_NAME, PLOT_NAME = "comparison.md", "comparison.png"
+
+
+def markdown_summary(rows, dataset, references=()):
+    """comparison.md: mean ± std per model and mode over seeds, best in bold, cost ratios."""
+    done = [row for row in rows if row.get("status") == "ok"]
+    failed = [row for row in rows if row.get("status") != "ok"]
+    metrics = [key for key in (done[0] if done else {}) if key.startswith(("test_", "valid_"))]
+    higher = [key for key in metrics if key.startswith("test_")] + [key for key in metrics if key.startswith("valid_")]
+    lower = ["train_seconds_per_epoch", "train_seconds", "inference_seconds", "peak_memory_mb", "parameters"]
+    decimals = {"train_seconds_per_epoch": 2, "train_seconds": 1, "inference_seconds": 2,
+                "peak_memory_mb": 0, "parameters": 0, "best_epoch": 1}
+    table = summary_table(
+        done, ["model", "mode"], higher_is_better=higher, lower_is_better=lower, plain=["best_epoch"],
+        decimals=decimals, references=references,
+        ratio_columns={"train_seconds_per_epoch": "time/epoch", "inference_seconds": "inference",
+                       "peak_memory_mb": "memory"},
+    )
+    kinds = sorted({row.get("peak_memory_kind", "") for row in done} - {""})
+    lines = [f"# Comparison on {dataset}", "", table, ""]
+    lines.append(
+        "Mean ± sample std over seeds (`runs` = finished seeds). Bold: best mean of the column "
+        "(higher for metrics, lower for costs)."
+        + "".join(f" `... vs {reference_label(r)}`: the model's mean over {reference_label(r)}'s."
+                  for r in references if any((row["model"], row["mode"]) == tuple(r) for row in done))
+    )
+    lines.append(
+        "Test metrics are those of the epoch with the best validation score; "
+        "`train_seconds` = seconds per epoch × epochs run until early stopping."
+    )
+    if "process_peak_rss" in kinds:
+        lines.append(
+            "Peak memory is each run's process peak RSS (one process per run): it includes Python, "
+            "torch and the dataset, so differences between models look smaller than the models' own."
+        )
+    elif kinds:
+        lines.append(f"Peak memory: {', '.join(kinds)}.")
+    if failed:
+        lines += ["", "Failed runs (rerun the same command to retry them):", ""]
+        lines += [f"- {row['model']} {row['mode']} seed {row['seed']}: {row.get('error', '')}" for row in failed]
+    return "\n".join(lines) + "\n"
+
+
+def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_path=None):
+    shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
+    lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
+             f"runs side by side: {jobs}.",
+             "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
+    lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
+    if tuned:
+        lines += ["", f"Tuned per model (each model's best config on validation, from {tuned_path}):", ""]
+        lines += [f"- {model} ({mode}): " + ", ".join(f"`{key}`: `{json.dumps(plain(value))}`"
+                                                      for key, value in sorted(config.items()))
+                  for (model, mode), config in tuned.items()]
+    lines += ["", "Command:", "", f"    {command}", ""]
+    return "\n".join(lines)
+
+
+def plot(rows, path, metric):
+    """Test metric against training time per model and mode: one point per seed, mean with std bars."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'recbole-hydra[plot]')", file=sys.stderr)
+        return None
+    done = [row for row in rows if row.get("status") == "ok" and row.get(metric) not in (None, "")]
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    for (model, mode), members in group_rows(done, ["model", "mode"]).items():
+        xs = [float(row["train_seconds"]) for row in members]
+        ys = [float(row[metric]) for row in members]
+        (x, x_std), (y, y_std) = mean_std(xs), mean_std(ys)
+        label = model if mode == "-" else f"{model} ({mode})"
+        points = axes.scatter(xs, ys, alpha=0.35, s=18)
+        axes.errorbar(x, y, xerr=x_std, yerr=y_std, fmt="o", color=points.get_facecolor()[0][:3],
+                      capsize=3, label=label)
+    axes.set_xlabel("training time until early stopping (s)")
+    axes.set_ylabel(metric.replace("test_", "test "))
+    axes.set_title("Accuracy against training time (mean ± std over seeds)")
+    axes.grid(alpha=0.3)
+    if done:
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    with replaced_atomically(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    plt.close(figure)
+    return path
+
+
+
+def write_reports(rows, output_dir, dataset, settings_text, metric, references=()):
+    text = markdown_summary(rows, dataset, references) + settings_text
+    write_atomic(os.path.join(output_dir, TABLE_NAME), text)
+    plot(rows, os.path.join(output_dir, PLOT_NAME), metric)
+    return text

@@ -1,0 +1,349 @@
+"""Ray Tune search per model and mode: the same budget for each, ASHA early stopping, Optuna's TPE.
+
+Each trial builds its config with build_config, trains with RecBole's Trainer and reports the
+validation metric after every epoch (RecBole's `callback_fn`), which ASHA needs to stop poor
+trials early. Test metrics are computed once per search, for the best trial only, from the
+checkpoint RecBole saved at that trial's best validation epoch.
+
+Layout of the output folder DIR:
+    ray_results/<Model>-<mode>/      Ray's experiment (rerun the same command to resume it)
+    ray_results/<Model>-<mode>.json  the settings of that search (a rerun must match them)
+    checkpoints/<Model>-<mode>/<trial_id>/   RecBole's checkpoint of each trial
+    tuning_summary.csv, tuning_summary.md, command.txt
+    trials.csv                       every trial: its config, epochs, best validation score, or error
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from recbole_hydra.experiments.grid import PROTOCOL, check_no_mode_setting, expand_models
+from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
+from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
+from recbole_hydra.experiments.tuning_results import (
+    RAY_DIR,
+    SUMMARY_NAME,
+    TRIALS_NAME,
+    best_config_cell,
+    best_config_of,
+    search_settings_file,
+)
+from recbole_hydra.files import write_atomic
+from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
+from recbole_hydra.validation import ConfigError
+
+METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
+SUMMARY_FIRST = ["model", "mode", "status", "trials", "failed_trials"]
+SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
+TRIALS_FIRST = ["model", "mode", "trial", "status", "epochs"]
+
+
+# ----- one trial, inside a Ray worker ------------------------------------------------------------
+
+
+def trial(params, model, dataset, settings, checkpoint_root, threads):
+    """Train one sampled config with RecBole's Trainer; report the validation metric every epoch."""
+    import torch
+    from ray.air import session
+    from recbole.utils import get_trainer
+
+    import recbole_hydra  # noqa: F401  registers HydraRec in the worker
+    from recbole_hydra.runtime.patches import hide_recbole_warnings
+    from recbole_hydra.runtime.training import prepare
+
+    hide_recbole_warnings()
+    torch.set_num_threads(threads)
+    checkpoint_dir = os.path.join(checkpoint_root, session.get_trial_id())
+    config = build_config(model, dataset, overrides={**settings, **params, "checkpoint_dir": checkpoint_dir})
+    recommender, train_data, valid_data, _ = prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
+
+    def report(epoch, valid_score):  # RecBole calls this after each validation (eval_step is 1)
+        session.report({METRIC: float(valid_score), "epoch": epoch, "checkpoint_file": trainer.saved_model_file})
+
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=report)
+
+
+# ----- one search ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Search:
+    """One model in one mode: its trial settings, space, metric direction and recorded settings."""
+
+    model: str
+    mode: str
+    settings: dict
+    space: dict
+    bigger: bool
+    settings_file: str
+    recorded: dict
+
+
+def _search_settings(common, extra, max_epochs):
+    check_no_mode_setting(common)
+    for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
+        if key in common:
+            raise ConfigError(f"--{key} is set by tune {option}; drop --{key}={common[key]}")
+    return {**common, **extra, "epochs": max_epochs, "eval_step": 1}
+
+
+def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks=None):
+    """Run (or resume) one Search; returns Ray's ResultGrid and whether it finished."""
+    from ray import air, tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    name = f"{search.model}-{search.mode}"
+    storage = os.path.join(output_dir, RAY_DIR)
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            trial, model=search.model, dataset=dataset, settings=search.settings,
+            checkpoint_root=os.path.join(output_dir, "checkpoints", name), threads=cpus_per_trial,
+        ),
+        {"cpu": cpus_per_trial},
+    )
+    experiment = os.path.join(storage, name)
+    if tune.Tuner.can_restore(experiment):
+        print(f"tune: resuming the search in {experiment}", flush=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=ray_space(search.space),
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode="max" if search.bigger else "min", num_samples=num_samples,
+                # Per-epoch reports: at each rung (1, 2, 4, ... epochs) only the better half goes on.
+                scheduler=ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1,
+                                        reduction_factor=2),
+                search_alg=OptunaSearch(seed=seed),
+            ),
+            run_config=air.RunConfig(
+                name=name, storage_path=storage, callbacks=callbacks, verbose=1,
+                # A crashing config (out of range value, OOM) is reported, not retried, never fatal.
+                failure_config=air.FailureConfig(max_failures=0, fail_fast=False),
+            ),
+        )
+    grid = tuner.fit()
+    return grid, not interrupted(grid, num_samples)
+
+
+def interrupted(grid, num_samples):
+    """Whether Ctrl-C (or a lost driver) cut the search short.
+
+    Ray returns normally on Ctrl-C, marking the running trials terminated; but every trial that
+    really ended (its own return, ASHA's stop) has `done` in its last result, or an error.
+    """
+    ended = [result for result in grid if result.error is not None or (result.metrics or {}).get("done")]
+    return len(ended) < max(num_samples, len(grid))
+
+
+def reported_scores(result):
+    """The validation scores a trial reported, one per epoch (empty if none), and Ray's frame."""
+    frame = result.metrics_dataframe
+    if frame is None or METRIC not in frame:
+        return frame, []
+    return frame, frame[METRIC].dropna()
+
+
+def best_of_trial(result, bigger):
+    """(best validation score, its epoch) of one trial, or None if it reported none."""
+    frame, scores = reported_scores(result)
+    if len(scores) == 0:
+        return None
+    index = scores.idxmax() if bigger else scores.idxmin()
+    return float(scores[index]), int(frame.loc[index, "epoch"])
+
+
+def best_trial(grid, bigger):
+    """(Result, best validation score, its epoch) over every epoch of every trial; None if none reported."""
+    best = None
+    for result in grid:
+        found = best_of_trial(result, bigger)
+        if found and (best is None or (found[0] > best[1] if bigger else found[0] < best[1])):
+            best = (result, *found)
+    return best
+
+
+def evaluate_on_test(checkpoint_file):
+    """Test metrics of a trial's best-validation checkpoint, with RecBole's own loader and evaluator."""
+    from recbole.quick_start import load_data_and_model  # patched (runtime/patches.py) to trust this file
+    from recbole.utils import get_trainer
+
+    config, model, _, _, _, test_data = load_data_and_model(checkpoint_file)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+
+
+def summary_row(model, mode, grid, valid_metric, bigger):
+    row = {"model": model, "mode": mode, "trials": len(grid), "failed_trials": grid.num_errors,
+           "experiment": grid.experiment_path}
+    found = best_trial(grid, bigger)
+    if found is None:
+        row["status"] = f"failed: no trial of {len(grid)} reported a validation score"
+        return row
+    result, score, epoch = found
+    checkpoint = result.metrics["checkpoint_file"]
+    row.update({
+        "status": "ok",
+        f"best_valid_{valid_metric}": score,
+        "best_epoch": epoch,
+        "best_config": best_config_cell(result.config),
+        "checkpoint": checkpoint,
+    })
+    if not os.path.isfile(checkpoint):
+        row["status"] = f"ok, but no test: checkpoint {checkpoint} is not on this machine"
+        return row
+    row.update({f"test_{name}": value for name, value in evaluate_on_test(checkpoint).items()})
+    return row
+
+
+def trial_rows(model, mode, grid, valid_metric, bigger):
+    """One row per trial of a search, best first: config keys as columns, so a search can be read whole."""
+    rows = []
+    for result in grid:
+        frame, scores = reported_scores(result)
+        row = {"model": model, "mode": mode,
+               "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
+               "status": "ok", "epochs": len(scores)}
+        if result.error is not None:
+            message = str(result.error).strip().splitlines()
+            row["status"] = f"failed: {message[-1] if message else type(result.error).__name__}"
+        best = best_of_trial(result, bigger)
+        if best:
+            row[f"best_valid_{valid_metric}"], row["best_epoch"] = best
+            if "time_total_s" in frame:  # Ray's wall clock, shared with the trials beside it
+                row["seconds_per_epoch"] = float(frame["time_total_s"].iloc[-1]) / len(scores)
+        row.update(plain(result.config))
+        rows.append(row)
+    sign = -1 if bigger else 1
+    key = f"best_valid_{valid_metric}"
+    return sorted(rows, key=lambda row: (key not in row, sign * row.get(key, 0.0)))
+
+
+# ----- the whole tuning run --------------------------------------------------------------------
+
+
+def worker_env():
+    """Local Ray workers import recbole_hydra from where this driver did (a checkout needs no install).
+
+    On a cluster (--address) every node needs recbole-hydra installed: a shipped source tree
+    would lack the properties/ folder beside it.
+    """
+    import recbole_hydra
+
+    source_root = os.path.dirname(os.path.dirname(os.path.abspath(recbole_hydra.__file__)))
+    paths = [source_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+
+
+def _check_same_settings(path, recorded):
+    """A resumed search must be the same search; say which setting differs otherwise."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        before = json.load(f)
+    changed = sorted(k for k in set(before) | set(recorded) if before.get(k) != recorded.get(k))
+    if changed:
+        raise ConfigError(
+            f"{path} records a search with other {', '.join(changed)}; rerun it unchanged to resume, "
+            "or use another --output"
+        )
+
+
+def _record_settings(path, recorded):
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomic(path, json.dumps(recorded, indent=2, sort_keys=True))
+
+
+def summary_markdown(rows, dataset, num_samples, max_epochs):
+    metrics = []
+    for row in rows:
+        metrics += [key for key in row if key.startswith(("best_valid_", "test_")) and key not in metrics]
+    shown = [key for key in metrics if key.startswith("best_valid_") or key.endswith("@10")]
+    table_rows = []
+    for row in rows:
+        config = best_config_of(row, SUMMARY_NAME) or {}
+        table_rows.append({**row, "best_config": ", ".join(f"{k}={_short(v)}" for k, v in config.items())})
+    table = format_table(table_rows, SUMMARY_FIRST + shown + ["best_epoch", "best_config"])
+    return (
+        f"# Tuning on {dataset}\n\nEach model and mode: {num_samples} trials of at most {max_epochs} epochs "
+        "(ASHA early stopping on the validation metric, Optuna TPE). Test metrics: the best trial's "
+        "best-validation checkpoint, evaluated once after the search.\n\n" + table + "\n"
+    )
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", config_files=(), overrides=None,
+                address=None, cpus_per_trial=1, num_cpus=None, space_dir=SEARCH_SPACES_DIR, command=None, callbacks=None):
+    """Search every (model, mode) in turn; returns (markdown summary, finished?)."""
+    import ray
+
+    output_dir = os.path.abspath(output_dir)
+    common = {**PROTOCOL, **read_config_files(config_files), **dict(overrides or {})}
+    common["data_path"] = os.path.abspath(common.get("data_path", "dataset/"))  # workers run elsewhere
+    common.setdefault("state", "WARNING")  # RecBole's INFO lines from every worker drown Ray's progress
+    seed = common.get("seed", 2020)
+    searches = []
+    for model, mode, extra in expand_models(models):  # every error before Ray starts
+        settings = _search_settings(common, extra, max_epochs)
+        config = build_config(model, dataset, overrides=settings)
+        path = space_file(model, space_dir)
+        space = read_space(path, mode)
+        unknown = [key for key in space if key not in config.final_config_dict]
+        if unknown:
+            raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
+        search = Search(model, mode, settings, space, bool(config["valid_metric_bigger"]),
+                        search_settings_file(output_dir, model, mode),
+                        {"dataset": dataset, "num_samples": num_samples, "max_epochs": max_epochs,
+                         "settings": plain(settings), "space": plain(space), "seed": seed})
+        _check_same_settings(search.settings_file, search.recorded)
+        searches.append(search)
+    for search in searches:
+        _record_settings(search.settings_file, search.recorded)
+    valid_metric = common["valid_metric"].lower()
+
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
+    if not ray.is_initialized():
+        local = address is None
+        ray.init(address=address, num_cpus=num_cpus if local else None, include_dashboard=False,
+                 runtime_env=worker_env() if local else None)
+    available = ray.cluster_resources().get("CPU", 0)
+    if address is None and cpus_per_trial > available:
+        raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
+
+    csv_path = os.path.join(output_dir, SUMMARY_NAME)
+    trials_path = os.path.join(output_dir, TRIALS_NAME)
+    rows = read_rows(csv_path)
+    start, finished = time.monotonic(), True
+    for index, search in enumerate(searches, 1):
+        model, mode = search.model, search.mode
+        print(f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
+              f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
+        grid, finished = run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed,
+                                    callbacks)
+        if not finished:
+            print(f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
+                  file=sys.stderr, flush=True)
+            break
+        row = summary_row(model, mode, grid, valid_metric, search.bigger)
+        rows = [r for r in rows if (r["model"], r["mode"]) != (model, mode)] + [row]
+        write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
+        trials = [r for r in read_rows(trials_path) if (r["model"], r["mode"]) != (model, mode)]
+        write_rows(trials_path, trials + trial_rows(model, mode, grid, valid_metric, search.bigger), first=TRIALS_FIRST)
+        print(f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
+              f"{row['trials']} trials failed", flush=True)
+
+    rows = read_rows(csv_path)
+    text = summary_markdown(rows, dataset, num_samples, max_epochs)
+    write_atomic(os.path.join(output_dir, "tuning_summary.md"), text)
+    return text, finished

@@ -1,0 +1,109 @@
+"""A `tune` output folder read back: its layout, each search's settings, and the best configs for `compare --tuned`.
+
+Tuning selects each model's config on the validation metric; `compare --tuned` then trains that
+config over several seeds and tests it: the protocol for a comparison of tuned models, where no
+number ever steers a choice on the test set.
+"""
+
+import json
+import os
+
+from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.runtime.config import plain
+from recbole_hydra.validation import ConfigError
+
+# The layout of a `tune` output folder, written by tune.py and read here.
+SUMMARY_NAME = "tuning_summary.csv"  # one row per search: status, best scores, best_config, test metrics
+TRIALS_NAME = "trials.csv"  # one row per trial
+RAY_DIR = "ray_results"
+# Settings a search sets for itself (or that say where files go): no reason to warn when they differ.
+_SEARCH_ONLY = {"epochs", "eval_step", "state", "checkpoint_dir", "show_progress"}
+
+
+def search_settings_file(output_dir, model, mode):
+    """Where a search keeps the settings it ran with: DIR/ray_results/<Model>-<mode>.json."""
+    return os.path.join(output_dir, RAY_DIR, f"{model}-{mode}.json")
+
+
+def summary_path(path):
+    """`path` itself, or the tuning_summary.csv inside a `tune --output` folder."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, SUMMARY_NAME)
+    if not os.path.isfile(path):
+        raise ConfigError(f"--tuned: {path} does not exist; expected a `tune` output folder or its {SUMMARY_NAME}")
+    return path
+
+
+def best_config_cell(config):
+    """A trial's config as the summary's `best_config` cell: JSON, so that values keep their types."""
+    return json.dumps(plain(config), sort_keys=True)
+
+
+def best_config_of(row, path):
+    """The config in a summary row's `best_config` cell (from `best_config_cell`); None if empty."""
+    if not row.get("best_config"):
+        return None
+    try:
+        config = json.loads(row["best_config"])
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: best_config of {row.get('model')} ({row.get('mode')}) is not JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: best_config of {row.get('model')} ({row.get('mode')}) must be a JSON object, "
+                          f"got {config!r}")
+    return config
+
+
+def read_tuned(path, variants):
+    """{(model, mode): best config} for every compared (model, mode), from a tuning summary file.
+
+    Every compared row must have a finished search: a table that mixes tuned and untuned models
+    would favour the tuned ones.
+    """
+    rows = {(row.get("model"), row.get("mode")): row for row in read_rows(path)}
+    if not rows or not all(model and mode for model, mode in rows):
+        raise ConfigError(f"--tuned: {path} is not a tuning summary (expected the columns model, mode, "
+                          "status and best_config, one row per search)")
+    tuned, missing = {}, []
+    for model, mode, _ in variants:
+        row = rows.get((model, mode))
+        config = None
+        if row is not None and row.get("status", "").startswith("ok"):
+            try:
+                config = best_config_of(row, path)
+            except ConfigError as error:
+                raise ConfigError(f"--tuned: {error}") from None
+        if config is None:
+            state = "not searched" if row is None else f"status '{row.get('status', '')}'"
+            missing.append(f"{model} ({mode}): {state}")
+            continue
+        tuned[(model, mode)] = config
+    if missing:
+        raise ConfigError(f"--tuned: {path} has no tuned config for {'; '.join(missing)}; tune those models "
+                          "first, or leave them out of --models")
+    return tuned
+
+
+def check_no_overlap(tuned, common):
+    """A key set both by the search and by this command: say so rather than pick one silently."""
+    for (model, mode), config in tuned.items():
+        both = sorted(set(config) & set(common))
+        if both:
+            raise ConfigError(f"--tuned sets {', '.join(both)} for {model} ({mode}), and so does this command "
+                              "(--key=value or --config_files); drop one of them")
+
+
+def search_differences(path, model, mode, common):
+    """Shared settings that differ from those the search of (model, mode) ran with: [(key, then, now)].
+
+    The summary file's folder keeps each search's settings in ray_results/<Model>-<mode>.json; [] if absent.
+    """
+    recorded_file = search_settings_file(os.path.dirname(path), model, mode)
+    if not os.path.isfile(recorded_file):
+        return []
+    with open(recorded_file, encoding="utf-8") as f:
+        searched = json.load(f).get("settings", {})
+    keys = (set(searched) | set(common)) - _SEARCH_ONLY - {"bidirectional"}
+    return [(key, searched.get(key, "(default)"), common.get(key, "(default)")) for key in sorted(keys)
+            if json.dumps(searched.get(key), sort_keys=True, default=str)
+            != json.dumps(common.get(key), sort_keys=True, default=str)]

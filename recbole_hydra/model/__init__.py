@@ -1,0 +1,16 @@
+"""The model: HydraRec (RecBole's model contract) and its parts, pure torch below HydraRec itself.
+
+    hydra_mix.py        the mixing step as tensor functions (forward, backward, one recurrent step)
+    hydra_attention.py  HydraAttention: projections, mixing, output projection; forward and step
+    layer.py            HydraLayer: attention + feed-forward, post-LN; forward and step
+    hydrarec.py         HydraRec(SequentialRecommender): embeddings, layers, losses, scores
+    config_checks.py    HydraRec's settings, checked with messages that name the key
+
+Imports nothing of ours but `recbole_hydra.validation` (the shared error type).
+"""
+
+from recbole_hydra.model.hydra_attention import HydraAttention
+from recbole_hydra.model.hydrarec import HydraRec
+from recbole_hydra.model.layer import HydraLayer
+
+__all__ = ["HydraAttention", "HydraLayer", "HydraRec"]

@@ -1,0 +1,49 @@
+"""HydraRec's own settings: every key of properties/HydraRec.yaml, checked with a message that names it.
+
+Called twice with the same function: when a RecBole Config for HydraRec is built (before RecBole
+reads any data; see runtime/patches.py), and when the model is built from a config (a config
+unpickled from a checkpoint, or made by hand).
+"""
+
+from recbole_hydra.validation import ConfigError, boolean, one_of, positive_float, positive_int, probability
+
+HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
+LOSS_TYPES = ("CE", "BPR")
+
+
+def check_model_config(config):
+    """Validate every key HydraRec reads; return them as a plain dict.
+
+    `config` is a RecBole Config (or any mapping with `[]`); RecBole returns None for a
+    missing key, which fails here with the key's name instead of deep inside torch.
+    """
+    hp = {
+        "n_layers": positive_int(config, "n_layers"),
+        "hidden_size": positive_int(config, "hidden_size"),
+        "inner_size": positive_int(config, "inner_size"),
+        "hidden_dropout_prob": probability(config, "hidden_dropout_prob"),
+        "attn_dropout_prob": probability(config, "attn_dropout_prob"),
+        "hidden_act": one_of(config, "hidden_act", HIDDEN_ACTIVATIONS),
+        "layer_norm_eps": positive_float(config, "layer_norm_eps"),
+        "initializer_range": positive_float(config, "initializer_range"),
+        "loss_type": one_of(config, "loss_type", LOSS_TYPES),
+        "bidirectional": boolean(config, "bidirectional"),
+        # Absent from configs saved before the key existed: those ran eagerly.
+        "compile": False if config["compile"] is None else boolean(config, "compile"),
+        "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
+        # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
+        "mask_ratio": probability(config, "mask_ratio", closed_right=True),
+        "ft_ratio": probability(config, "ft_ratio", closed_right=True),
+    }
+    if hp["bidirectional"]:
+        if config["transform"] != "mask_itemseq":
+            raise ConfigError(
+                "config key 'transform' must be 'mask_itemseq' when 'bidirectional' is True "
+                f"(masked-item training needs RecBole's mask transform), got {config['transform']!r}"
+            )
+        if int(hp["mask_ratio"] * hp["MAX_ITEM_LIST_LENGTH"]) < 1:
+            raise ConfigError(
+                f"config keys 'mask_ratio' × 'MAX_ITEM_LIST_LENGTH' must be at least 1 (RecBole masks "
+                f"int(mask_ratio × length) items), got {hp['mask_ratio']} × {hp['MAX_ITEM_LIST_LENGTH']}"
+            )
+    return hp

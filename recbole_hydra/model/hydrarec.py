@@ -1,0 +1,205 @@
+"""HydraRec: a SASRec/BERT4Rec-shaped sequential recommender with Hydra attention.
+
+Causal mode (default) is SASRec with Hydra attention: next-item training on the last
+position of every prefix RecBole builds. Bidirectional mode (`bidirectional: True`) is
+BERT4Rec with Hydra attention: Cloze training on RecBole's `mask_itemseq` transform,
+prediction at a mask token appended after the history.
+
+Shapes: B batch, N = MAX_ITEM_LIST_LENGTH, D = hidden_size, I = n_items (padding 0 included),
+M = masked positions per sequence.
+"""
+
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.model.loss import BPRLoss
+from torch import nn
+
+from recbole_hydra.model.config_checks import check_model_config
+from recbole_hydra.model.layer import HydraLayer
+
+
+class HydraRec(SequentialRecommender):
+    r"""HydraRec (arXiv 2501.01242): linear-time attention for sequential recommendation."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        hp = check_model_config(config)
+        self.hidden_size = hp["hidden_size"]
+        self.bidirectional = hp["bidirectional"]
+        self.loss_type = hp["loss_type"]
+        self.initializer_range = hp["initializer_range"]
+
+        # Bidirectional mode adds the mask token, id I, exactly as RecBole's transform writes it.
+        self.mask_token = self.n_items
+        n_embeddings = self.n_items + 1 if self.bidirectional else self.n_items
+        self.item_embedding = nn.Embedding(n_embeddings, self.hidden_size, padding_idx=0)
+        self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
+        self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=hp["layer_norm_eps"])
+        self.dropout = nn.Dropout(hp["hidden_dropout_prob"])
+        self.layers = nn.ModuleList(
+            HydraLayer(
+                self.hidden_size,
+                hp["inner_size"],
+                causal=not self.bidirectional,
+                hidden_dropout=hp["hidden_dropout_prob"],
+                attn_dropout=hp["attn_dropout_prob"],
+                hidden_act=hp["hidden_act"],
+                eps=hp["layer_norm_eps"],
+                compile=hp["compile"],
+            )
+            for _ in range(hp["n_layers"])
+        )
+
+        if self.bidirectional:
+            # BERT4Rec's prediction head and per-item output bias.
+            self.output_head = nn.Sequential(
+                nn.Linear(self.hidden_size, self.hidden_size),
+                nn.GELU(),
+                nn.LayerNorm(self.hidden_size, eps=hp["layer_norm_eps"]),
+            )
+            self.output_bias = nn.Parameter(torch.zeros(self.n_items))
+            # Field names set by RecBole's MaskItemSequence transform.
+            self.MASK_ITEM_SEQ = config["MASK_ITEM_SEQ"]
+            self.POS_ITEMS = config["POS_ITEMS"]
+            self.NEG_ITEMS = config["NEG_ITEMS"]
+            self.MASK_INDEX = config["MASK_INDEX"]
+        if self.loss_type == "BPR":
+            self.bpr_loss = BPRLoss()
+        self.cross_entropy = nn.CrossEntropyLoss()
+
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def check_config(config):
+        """Every HydraRec setting, checked with a message naming the key; returns them as a dict.
+
+        recbole-hydra calls it as soon as a Config for HydraRec is built, before RecBole reads data.
+        """
+        return check_model_config(config)
+
+    def _init_weights(self, module):
+        """Same initialisation as RecBole's SASRec and BERT4Rec."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+    # ----- encoder -----------------------------------------------------------------
+
+    def encode(self, item_seq, index=None):
+        """item_seq: (B, N) item ids, 0 = padding on the right. Returns (B, N, D).
+
+        With `index` (B, M), returns only those positions, (B, M, D), and the last layer computes
+        nothing else: the losses and the scores read one position per sequence (M masked ones in
+        Cloze training), so the last layer's output projection, norms and feed-forward at the
+        other N − M positions would be thrown away. Earlier layers run everywhere (every position's
+        key and value feed the last layer).
+        """
+        positions = torch.arange(item_seq.size(1), device=item_seq.device)  # (N,)
+        x = self.item_embedding(item_seq) + self.position_embedding(positions)  # (B, N, D)
+        x = self.dropout(self.LayerNorm(x))
+        mask = item_seq != 0  # (B, N)
+        last = len(self.layers) - 1
+        for depth, layer in enumerate(self.layers):
+            x = layer(x, mask, index if depth == last else None)  # (B, N, D); (B, M, D) after the last
+        if self.bidirectional:
+            x = self.output_head(x)
+        return x
+
+    def append_mask_token(self, item_seq, item_seq_len):
+        """Put the mask token right after each history: (B, N) → (B, N) and its index (B,).
+
+        A full history drops its oldest item to make room, like RecBole's BERT4Rec; a shorter
+        one keeps all its items (RecBole's BERT4Rec drops the first item of every history).
+        """
+        full = item_seq_len >= item_seq.size(1)  # (B,)
+        shifted = torch.where(full.unsqueeze(1), item_seq.roll(-1, dims=1), item_seq)
+        mask_index = torch.where(full, item_seq.size(1) - 1, item_seq_len)  # (B,)
+        masked = shifted.scatter(1, mask_index.unsqueeze(1), self.mask_token)
+        return masked, mask_index
+
+    def forward(self, item_seq, item_seq_len):
+        """The representation that scores the next item: (B, N), (B,) → (B, D)."""
+        if self.bidirectional:
+            item_seq, target_index = self.append_mask_token(item_seq, item_seq_len)
+        else:
+            target_index = item_seq_len - 1
+        return self.encode(item_seq, target_index.unsqueeze(1)).squeeze(1)  # (B, D)
+
+    # ----- the recurrent form (causal mode) -------------------------------------------
+
+    def initial_state(self, batch_size):
+        """Per layer, the empty recurrent state of `step`: a list of L tensors (B, ...)."""
+        return [layer.initial_state(batch_size) for layer in self.layers]
+
+    def step(self, items, positions, states):
+        """Encode one new item per sequence from the previous states alone (causal mode only).
+
+        items, positions: (B,) the new item ids and their positions t; states: from
+        `initial_state` (t = 0) or the previous step. Returns (representation (B, D), new states):
+        the representation equals `encode(...)[:, t]` over the whole sequence, in O(L·D²).
+        """
+        if self.bidirectional:
+            raise ValueError("step needs a causal HydraRec: a bidirectional model sees later items")
+        x = self.dropout(self.LayerNorm(self.item_embedding(items) + self.position_embedding(positions)))  # (B, D)
+        new_states = []
+        for layer, state in zip(self.layers, states):
+            x, state = layer.step(x, state)
+            new_states.append(state)
+        return x, new_states
+
+    # ----- scoring -----------------------------------------------------------------
+
+    def _catalogue_embeddings(self):
+        """(I, D): every real item id's embedding (the mask token is no candidate)."""
+        return self.item_embedding.weight[: self.n_items]
+
+    def _score(self, seq_output, item_emb, items=None):
+        """Dot-product scores, plus BERT4Rec's output bias in bidirectional mode."""
+        scores = (seq_output * item_emb).sum(-1) if items is not None else seq_output @ item_emb.T
+        if self.bidirectional:
+            scores = scores + (self.output_bias[items] if items is not None else self.output_bias)
+        return scores
+
+    def calculate_loss(self, interaction):
+        if self.bidirectional:
+            return self._cloze_loss(interaction)
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # (B, D)
+        pos_items = interaction[self.POS_ITEM_ID]  # (B,)
+        if self.loss_type == "BPR":
+            neg_items = interaction[self.NEG_ITEM_ID]
+            pos = self._score(seq_output, self.item_embedding(pos_items), pos_items)
+            neg = self._score(seq_output, self.item_embedding(neg_items), neg_items)
+            return self.bpr_loss(pos, neg)
+        logits = self._score(seq_output, self._catalogue_embeddings())  # (B, I)
+        return self.cross_entropy(logits, pos_items)
+
+    def _cloze_loss(self, interaction):
+        masked_seq = interaction[self.MASK_ITEM_SEQ]  # (B, N)
+        masked_index = interaction[self.MASK_INDEX]  # (B, M), left-padded with 0
+        pos_items = interaction[self.POS_ITEMS]  # (B, M), 0 where no mask
+        masked_output = self.encode(masked_seq, masked_index)  # (B, M, D)
+        # Real targets are the non-zero items (RecBole's `index > 0` would skip a mask at position 0).
+        real = pos_items > 0  # (B, M)
+        if not real.any():  # a batch where the transform masked nothing
+            return masked_output.sum() * 0.0  # zero, still attached to the graph
+        masked_output, pos_items = masked_output[real], pos_items[real]  # (R, D), (R,)
+        if self.loss_type == "BPR":
+            neg_items = interaction[self.NEG_ITEMS][real]
+            pos = self._score(masked_output, self.item_embedding(pos_items), pos_items)
+            neg = self._score(masked_output, self.item_embedding(neg_items), neg_items)
+            return self.bpr_loss(pos, neg)
+        logits = self._score(masked_output, self._catalogue_embeddings())  # (R, I)
+        return self.cross_entropy(logits, pos_items)
+
+    def predict(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        items = interaction[self.ITEM_ID]  # (B,)
+        return self._score(seq_output, self.item_embedding(items), items)  # (B,)
+
+    def full_sort_predict(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return self._score(seq_output, self._catalogue_embeddings())  # (B, I)

@@ -1,0 +1,41 @@
+"""Where our models' defaults live (properties/<Model>.yaml), and the keys whose defaults follow from others.
+
+RecBole reads a model's yaml only from its own package folder; patches.py layers ours on top of
+RecBole's defaults, then `apply_mode_dependent_defaults` fills in what the mode implies.
+"""
+
+import os
+
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A wheel carries properties/ inside the package; a checkout (or editable install) has it beside it.
+PROPERTIES_DIR = next(
+    (path for path in (os.path.join(_PACKAGE_DIR, "properties"), os.path.join(_PACKAGE_DIR, os.pardir, "properties"))
+     if os.path.isdir(path)),
+    os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
+)
+SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")
+
+
+def model_yaml(model_name):
+    """Path of a plugin model's defaults file."""
+    return os.path.join(PROPERTIES_DIR, f"{model_name}.yaml")
+
+
+def mode_dependent_defaults(model_name, settings):
+    """Keys whose defaults depend on other keys; `settings` holds every key set so far."""
+    defaults = {}
+    if model_name in PLUGIN_MODELS:
+        bidirectional = settings.get("bidirectional") is True
+        defaults["transform"] = "mask_itemseq" if bidirectional else None
+    if settings.get("loss_type") == "CE":
+        # RecBole refuses CE with negative sampling but defaults to sampling one negative.
+        defaults["train_neg_sample_args"] = None
+    return defaults
+
+
+def apply_mode_dependent_defaults(config, model):
+    """Fill `config.internal_config_dict` with the defaults that follow from the merged settings."""
+    settings = {**config.internal_config_dict, **config.external_config_dict}
+    config.internal_config_dict.update(mode_dependent_defaults(model, settings))

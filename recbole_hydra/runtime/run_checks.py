@@ -1,0 +1,83 @@
+"""Checks on the RecBole settings every run relies on, and on a checkpoint a run resumes from.
+
+RecBole accepts these unchecked and fails late; here each fails before anything is written,
+with one line naming the key (or option) and what was expected.
+"""
+
+import os
+
+from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
+from recbole_hydra.validation import ConfigError, is_int, positive_float, positive_int
+
+SEED_RANGE = 2**32  # numpy's seed must lie in [0, 2**32)
+
+
+def _metric_result_keys(metrics, topk):
+    """The keys RecBole's evaluator will return: 'ndcg@10' for top-k metrics, 'auc' for the rest."""
+    from recbole.evaluator.register import metric_information
+
+    keys = []
+    for metric in metrics:
+        need = metric_information.get(metric.lower(), ())
+        if "rec.topk" in need or "rec.items" in need:
+            keys += [f"{metric.lower()}@{k}" for k in topk]
+        else:
+            keys.append(metric.lower())
+    return keys
+
+
+def check_run_config(config):
+    """Validate the RecBole keys that train, compare, tune and bench rely on.
+
+    RecBole accepts these unchecked and fails late: epochs=0 crashes after "training" while
+    loading a checkpoint that was never written, and a valid_metric the run does not compute
+    crashes with a KeyError at the end of the first epoch.
+    """
+    for key in ("epochs", "train_batch_size", "eval_batch_size", "stopping_step", "MAX_ITEM_LIST_LENGTH"):
+        positive_int(config, key)
+    positive_float(config, "learning_rate")
+    seed = config["seed"]
+    if not is_int(seed) or not 0 <= seed < SEED_RANGE:
+        raise ConfigError(f"config key 'seed' must be an integer in [0, 2**32), got {seed!r}")
+    topk = config["topk"]
+    topk = [topk] if is_int(topk) else topk
+    if not isinstance(topk, list) or not topk or not all(is_int(k) and k > 0 for k in topk):
+        raise ConfigError(f"config key 'topk' must be a positive integer or a list of them, got {config['topk']!r}")
+    computed = _metric_result_keys(config["metrics"], topk)
+    valid_metric = config["valid_metric"]
+    if not isinstance(valid_metric, str) or valid_metric.lower() not in computed:
+        raise ConfigError(
+            f"config key 'valid_metric' must be one of the metrics this run computes (from 'metrics' and "
+            f"'topk'): {', '.join(computed)}; got {valid_metric!r}"
+        )
+
+
+def check_resume_checkpoint(path, config):
+    """The checkpoint `--resume` names must exist, be RecBole's, and match this run's model and data.
+
+    RecBole would otherwise fail inside load_state_dict with a tensor-size traceback, or silently
+    continue a different model. Returns the loaded checkpoint, for the run to resume from
+    without reading the file again.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"option --resume: checkpoint {path} not found")
+    try:
+        state = load_checkpoint(path)
+    except Exception as error:  # a truncated or foreign file: torch raises many kinds
+        raise ConfigError(f"option --resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(state, dict) or not {"config", "epoch", "state_dict"} <= set(state):
+        raise ConfigError(f"option --resume: {path} is not a RecBole checkpoint (expected the file a run saved)")
+    saved = state["config"]
+    keys = ["model", "dataset", "MAX_ITEM_LIST_LENGTH"] + list(config.parameters.get("Model", []))
+    for key in keys:
+        if saved[key] != config[key]:
+            raise ConfigError(f"option --resume: {path} was trained with {key}={saved[key]!r} but this run has "
+                              f"{key}={config[key]!r}; expected the settings of the run that saved it")
+    best = best_checkpoint_of(path)
+    if best is not None and not os.path.isfile(best):
+        raise ConfigError(f"option --resume: {path} holds the last epoch, but its best-model checkpoint {best} "
+                          "is missing; expected both files side by side (or resume from the best one)")
+    if state["epoch"] + 1 >= config["epochs"]:
+        raise ConfigError(f"option --resume: {path} already finished epoch {state['epoch']} of epochs="
+                          f"{config['epochs']}; expected a larger --epochs=N to train further")
+    return state
