@@ -11,11 +11,13 @@ warnings.filterwarnings("ignore", category=UserWarning, message=".*pkg_resources
 import torch  # noqa: E402
 
 import recbole_hydra  # noqa: E402,F401  registers HydraRec
+
 from helpers import TINY  # noqa: E402
 
 # Tiny tensors gain nothing from a second thread, and on a busy 2-core machine idle-spinning
 # OpenMP threads made one test epoch 50x slower. Tests that need more set it themselves.
 torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):

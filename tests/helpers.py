@@ -44,5 +44,12 @@ def write_dataset(folder, name="syn", users=120, items=40, per_user=10):
 
 def overrides(folder, name="syn", **extra):
     """TINY-style settings for the synthetic dataset under `folder` (checkpoints under folder/saved)."""
-    return dict(TINY, **SETTINGS, data_path=str(folder), checkpoint_dir=os.path.join(str(folder), "saved"),
-                topk=[5], valid_metric="NDCG@5", **extra)
+    return dict(
+        TINY,
+        **SETTINGS,
+        data_path=str(folder),
+        checkpoint_dir=os.path.join(str(folder), "saved"),
+        topk=[5],
+        valid_metric="NDCG@5",
+        **extra,
+    )

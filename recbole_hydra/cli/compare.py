@@ -26,16 +26,30 @@ def parser():
     p.add_argument("--output", "-o", default="comparison", help="output folder (default ./comparison)")
     add_config_files(p, "RecBole yaml files shared by every model")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's choice)")
-    p.add_argument("--jobs", "-j", type=int, default=1,
-                   help="runs trained side by side, each in its own process (default 1); "
-                   "with --threads T, use jobs × T ≤ your cores")
-    p.add_argument("--reference", nargs="+", default=None, metavar="MODEL",
-                   help="rows that comparison.md divides time, inference and memory by, e.g. "
-                   "--reference SASRec BERT4Rec (default SASRec, when compared); HydraRec needs its mode, "
-                   "e.g. HydraRec:causal")
-    p.add_argument("--tuned", default=None, metavar="TUNE_DIR",
-                   help="a `tune` output folder (or its tuning_summary.csv): each model runs its best config "
-                   "there, chosen on validation; every compared model needs a finished search")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="runs trained side by side, each in its own process (default 1); "
+        "with --threads T, use jobs × T ≤ your cores",
+    )
+    p.add_argument(
+        "--reference",
+        nargs="+",
+        default=None,
+        metavar="MODEL",
+        help="rows that comparison.md divides time, inference and memory by, e.g. "
+        "--reference SASRec BERT4Rec (default SASRec, when compared); HydraRec needs its mode, "
+        "e.g. HydraRec:causal",
+    )
+    p.add_argument(
+        "--tuned",
+        default=None,
+        metavar="TUNE_DIR",
+        help="a `tune` output folder (or its tuning_summary.csv): each model runs its best config "
+        "there, chosen on validation; every compared model needs a finished search",
+    )
     p.add_argument("--redo", action="store_true", help="rerun runs already in DIR/comparison.csv")
     return p
 
@@ -49,9 +63,18 @@ def run(argv):
     try:
         with sigterm_as_interrupt(before=stop_runs):
             table = compare(
-                args.models, args.dataset, seeds=args.seeds, output_dir=args.output, config_files=args.config_files,
-                overrides=parse_overrides(rest), threads=args.threads, jobs=args.jobs, redo=args.redo,
-                command=command, references=args.reference, tuned=args.tuned,
+                args.models,
+                args.dataset,
+                seeds=args.seeds,
+                output_dir=args.output,
+                config_files=args.config_files,
+                overrides=parse_overrides(rest),
+                threads=args.threads,
+                jobs=args.jobs,
+                redo=args.redo,
+                command=command,
+                references=args.reference,
+                tuned=args.tuned,
             )
     except KeyboardInterrupt:
         return INTERRUPTED

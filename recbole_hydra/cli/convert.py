@@ -19,17 +19,27 @@ def parser():
     p.add_argument("--user-col", default="user_id", help="column that holds the user id (default: user_id)")
     p.add_argument("--item-col", default="item_id", help="column that holds the item id (default: item_id)")
     p.add_argument("--time-col", default="timestamp", help="column that orders a user's items (default: timestamp)")
-    p.add_argument("--sep", default="auto",
-                   help="column separator: a character, or tab, comma, semicolon, pipe, space; default: "
-                   "from the extension (.csv: comma, .tsv: tab), else from the header line")
+    p.add_argument(
+        "--sep",
+        default="auto",
+        help="column separator: a character, or tab, comma, semicolon, pipe, space; default: "
+        "from the extension (.csv: comma, .tsv: tab), else from the header line",
+    )
     p.add_argument("--names", help="comma-separated column names, for an input without a header line")
-    p.add_argument("--time-format", metavar="FORMAT",
-                   help="strptime format of text timestamps, e.g. '%%Y-%%m-%%d %%H:%%M:%%S' (read as UTC); "
-                   "default: timestamps are numbers")
+    p.add_argument(
+        "--time-format",
+        metavar="FORMAT",
+        help="strptime format of text timestamps, e.g. '%%Y-%%m-%%d %%H:%%M:%%S' (read as UTC); "
+        "default: timestamps are numbers",
+    )
     p.add_argument("--encoding", default="utf-8-sig", help="input encoding (default: utf-8, with or without BOM)")
-    p.add_argument("--min-user-interactions", type=positive_int_arg, metavar="N",
-                   help="drop users with fewer than N interactions (default: refuse users with fewer than "
-                   f"{MIN_SEQUENTIAL_INTERACTIONS})")
+    p.add_argument(
+        "--min-user-interactions",
+        type=positive_int_arg,
+        metavar="N",
+        help="drop users with fewer than N interactions (default: refuse users with fewer than "
+        f"{MIN_SEQUENTIAL_INTERACTIONS})",
+    )
     p.add_argument("--force", action="store_true", help="replace existing output files")
     return p
 

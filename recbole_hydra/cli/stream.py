@@ -51,8 +51,9 @@ def run(argv):
     if args.checkpoint and overrides:
         raise ConfigError(f"--key=value settings {sorted(overrides)} only apply when training (no --checkpoint)")
     torch.set_num_threads(args.threads)
-    model, dataset, source = stream_bench.load_model(args.checkpoint, args.dataset, args.config_files, overrides,
-                                                     args.output)
+    model, dataset, source = stream_bench.load_model(
+        args.checkpoint, args.dataset, args.config_files, overrides, args.output
+    )
     try:
         stream = StreamingRecommender(model, dataset)
     except (TypeError, ValueError) as error:

@@ -22,8 +22,11 @@ def parser():
     p.add_argument("--model", "-m", default="HydraRec", help="HydraRec or any RecBole model name")
     p.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k ships with RecBole)")
     add_config_files(p)
-    p.add_argument("--resume", metavar="CHECKPOINT",
-                   help="continue training from a checkpoint: the X-last.pth an interrupted run names, or X.pth")
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue training from a checkpoint: the X-last.pth an interrupted run names, or X.pth",
+    )
     return p
 
 
@@ -53,14 +56,19 @@ def run(argv):
                 print("interrupted before the first checkpoint was saved; nothing to resume", file=sys.stderr)
             else:
                 after = f" after epoch {stop.epoch}" if stop.epoch is not None else ""
-                print(f"interrupted{after}; checkpoint {stop.checkpoint}; resume with: "
-                      f"{resume_command(argv, stop.checkpoint)}", file=sys.stderr)
+                print(
+                    f"interrupted{after}; checkpoint {stop.checkpoint}; resume with: "
+                    f"{resume_command(argv, stop.checkpoint)}",
+                    file=sys.stderr,
+                )
             return INTERRUPTED
         except KeyboardInterrupt:
             print("interrupted before training started; no checkpoint was saved", file=sys.stderr)
             return INTERRUPTED
-    print(f"\n{result.model} on {result.dataset}: best epoch {result.best_epoch}, "
-          f"{result.train_seconds_per_epoch:.1f} s per training epoch, checkpoint {result.checkpoint}")
+    print(
+        f"\n{result.model} on {result.dataset}: best epoch {result.best_epoch}, "
+        f"{result.train_seconds_per_epoch:.1f} s per training epoch, checkpoint {result.checkpoint}"
+    )
     print(metrics_table(result.valid_result, result.test_result))
     return 0
 

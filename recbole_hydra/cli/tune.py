@@ -6,7 +6,6 @@ import sys
 
 from recbole_hydra.cli.args import add_config_files, add_dataset_and_models, check_positive_ints
 from recbole_hydra.runtime.config import parse_overrides
-from recbole_hydra.validation import ConfigError
 
 
 def parser():
@@ -21,12 +20,18 @@ def parser():
     p.add_argument("--num-samples", type=int, default=20, help="trials per model and mode (default 20)")
     p.add_argument("--max-epochs", type=int, default=20, help="epochs per trial at most (default 20)")
     p.add_argument("--output", "-o", default="tuning", help="output folder (default ./tuning)")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster to use: 'auto', 'ray://host:10001', ... (default: a local Ray instance)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to use: 'auto', 'ray://host:10001', ... (default: a local Ray instance)",
+    )
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (default 1)")
-    p.add_argument("--num-cpus", type=int, default=None,
-                   help="CPUs the local Ray instance may use (default: all); trials run side by side "
-                   "as long as they fit")
+    p.add_argument(
+        "--num-cpus",
+        type=int,
+        default=None,
+        help="CPUs the local Ray instance may use (default: all); trials run side by side as long as they fit",
+    )
     p.add_argument("--spaces", default=None, help="folder of <Model>.yaml search spaces (default properties/search)")
     add_config_files(p, "RecBole yaml files shared by every trial")
     return p
@@ -35,17 +40,23 @@ def parser():
 def run(argv):
     args, rest = parser().parse_known_args(argv)
     check_positive_ints(args, "--num-samples", "--max-epochs", "--cpus-per-trial", "--num-cpus")
-    try:
-        import ray.tune  # noqa: F401
-    except ImportError:
-        raise ConfigError("tune needs Ray Tune: pip install 'recbole-hydra[tune]'") from None
     from recbole_hydra.experiments.tune import tune_models
     from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
+
     command = shlex.join(["python", "run_hydrarec.py", "tune"] + list(argv))
     table, finished = tune_models(
-        args.models, args.dataset, args.num_samples, args.max_epochs, output_dir=args.output,
-        config_files=args.config_files, overrides=parse_overrides(rest), address=args.address,
-        cpus_per_trial=args.cpus_per_trial, num_cpus=args.num_cpus, space_dir=args.spaces or SEARCH_SPACES_DIR, command=command,
+        args.models,
+        args.dataset,
+        args.num_samples,
+        args.max_epochs,
+        output_dir=args.output,
+        config_files=args.config_files,
+        overrides=parse_overrides(rest),
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        num_cpus=args.num_cpus,
+        space_dir=args.spaces or SEARCH_SPACES_DIR,
+        command=command,
     )
     print("\n" + table)
     if not finished:

@@ -43,7 +43,9 @@ def _separator(args, header_line):
     if args.sep != "auto":
         sep = _SEPARATOR_NAMES.get(args.sep, args.sep)
         if len(sep) != 1:
-            raise ConfigError(f"option --sep: expected one character or tab, comma, semicolon, pipe, space; got {args.sep!r}")
+            raise ConfigError(
+                f"option --sep: expected one character or tab, comma, semicolon, pipe, space; got {args.sep!r}"
+            )
         return sep
     ext = os.path.splitext(args.input)[1].lower()
     if ext in _SEPARATORS:
@@ -60,13 +62,16 @@ class _Columns:
         else:
             self.names = next(rows, None)
             if self.names is None:
-                raise DatasetError(f"{path}: empty file; expected a header line naming the columns "
-                                   f"(or --names for a file without one)")
+                raise DatasetError(
+                    f"{path}: empty file; expected a header line naming the columns (or --names for a file without one)"
+                )
         wanted = (("--user-col", args.user_col), ("--item-col", args.item_col), ("--time-col", args.time_col))
         for option, name in wanted:
             if name not in self.names:
                 where = "--names" if args.names else f"{path} line 1"
-                raise DatasetError(f"{where}: no column {name!r} (option {option}); found {', '.join(map(repr, self.names))}")
+                raise DatasetError(
+                    f"{where}: no column {name!r} (option {option}); found {', '.join(map(repr, self.names))}"
+                )
         self.user, self.item, self.time = (self.names.index(name) for _, name in wanted)
 
 
@@ -89,25 +94,33 @@ def _rows(args, path, sep):
                 continue  # blank line
             line = reader.line_num
             if len(row) != len(columns.names):
-                raise DatasetError(f"{path} line {line}: {len(row)} columns, expected {len(columns.names)} "
-                                   f"({', '.join(columns.names)}) separated by {sep!r}")
+                raise DatasetError(
+                    f"{path} line {line}: {len(row)} columns, expected {len(columns.names)} "
+                    f"({', '.join(columns.names)}) separated by {sep!r}"
+                )
             user, item, stamp = row[columns.user], row[columns.item], row[columns.time]
             for option, name, value in (("--user-col", args.user_col, user), ("--item-col", args.item_col, item)):
                 problem = token_problem(value) or (
                     "holds a tab or line break, which would split the output's columns"
-                    if any(c in value for c in "\t\r\n") else None)
+                    if any(c in value for c in "\t\r\n")
+                    else None
+                )
                 if problem:
                     raise DatasetError(f"{path} line {line}: {name} ({option}) {problem}; expected an id")
             try:
                 stamp = _posix_seconds(stamp, args.time_format)
             except ValueError:
-                raise DatasetError(f"{path} line {line}: {args.time_col} is {stamp!r}; expected a time in "
-                                   f"--time-format {args.time_format!r}") from None
+                raise DatasetError(
+                    f"{path} line {line}: {args.time_col} is {stamp!r}; expected a time in "
+                    f"--time-format {args.time_format!r}"
+                ) from None
             problem = timestamp_problem(stamp)
             if problem:
                 hint = "" if args.time_format else " (use --time-format for dates)"
-                raise DatasetError(f"{path} line {line}: {args.time_col} (--time-col) {problem}; expected a "
-                                   f"number that orders the interactions{hint}")
+                raise DatasetError(
+                    f"{path} line {line}: {args.time_col} (--time-col) {problem}; expected a "
+                    f"number that orders the interactions{hint}"
+                )
             yield line, user, item, stamp
 
 
@@ -124,14 +137,20 @@ def _kept_users(args, path, sep):
     if sparse and args.min_user_interactions is None:
         user = sparse[0]
         fix = f"drop them with --min-user-interactions {MIN_SEQUENTIAL_INTERACTIONS}"
-        raise DatasetError(sparse_users_message(path, first_line[user], user, counts[user], len(sparse) - 1, minimum, fix))
+        raise DatasetError(
+            sparse_users_message(path, first_line[user], user, counts[user], len(sparse) - 1, minimum, fix)
+        )
     if len(sparse) == len(counts):
-        raise DatasetError(f"{path}: every user has fewer than {minimum} interactions (--min-user-interactions); "
-                           "expected some users to keep")
+        raise DatasetError(
+            f"{path}: every user has fewer than {minimum} interactions (--min-user-interactions); "
+            "expected some users to keep"
+        )
     most, needed = max(counts.values()), validation_needs(SEQUENTIAL_SPLIT, sequential=True)
     if most < needed:
-        raise DatasetError(f"{path}: no user has {needed} interactions (the most is {most}); RecBole's leave-one-out "
-                           f"split for sequential models needs {needed} for a user to reach the validation set")
+        raise DatasetError(
+            f"{path}: no user has {needed} interactions (the most is {most}); RecBole's leave-one-out "
+            f"split for sequential models needs {needed} for a user to reach the validation set"
+        )
     return set(counts) - set(sparse), len(sparse)
 
 
@@ -164,8 +183,10 @@ def convert(args):
     try:
         keep, dropped = _kept_users(args, args.input, sep)
     except UnicodeDecodeError:
-        raise DatasetError(f"{args.input} line {undecodable_line(args.input, args.encoding)}: not valid "
-                           f"{args.encoding} text; expected --encoding to name the file's encoding") from None
+        raise DatasetError(
+            f"{args.input} line {undecodable_line(args.input, args.encoding)}: not valid "
+            f"{args.encoding} text; expected --encoding to name the file's encoding"
+        ) from None
 
     def write_inter(f):
         f.write("\t".join(f"{name}:{kind}" for name, kind in zip(OUTPUT_FIELDS, ("token", "token", "float"))) + "\n")
@@ -176,15 +197,20 @@ def convert(args):
     summary = {}
 
     def recheck(path):  # the CLI's own checks, on exactly what will be renamed into place
-        spec = InterSpec(encoding="utf-8", min_user_interactions=args.min_user_interactions or MIN_SEQUENTIAL_INTERACTIONS,
-                         eval_min_interactions=validation_needs(SEQUENTIAL_SPLIT, sequential=True))
+        spec = InterSpec(
+            encoding="utf-8",
+            min_user_interactions=args.min_user_interactions or MIN_SEQUENTIAL_INTERACTIONS,
+            eval_min_interactions=validation_needs(SEQUENTIAL_SPLIT, sequential=True),
+        )
         summary["file"] = check_inter_file(path, spec)
 
     def write_settings(f):
-        f.write(f"# RecBole settings for {args.name}, converted from {args.input} on "
-                f"{time.strftime('%Y-%m-%d')} by: {shlex.join(['python', 'run_hydrarec.py', 'convert'] + args.argv)}\n"
-                f"data_path: {json.dumps(os.path.abspath(args.out))}  # the folder that holds {args.name}/\n"
-                f"load_col: {{inter: [{', '.join(OUTPUT_FIELDS)}]}}  # RecBole loads only user and item by default\n")
+        f.write(
+            f"# RecBole settings for {args.name}, converted from {args.input} on "
+            f"{time.strftime('%Y-%m-%d')} by: {shlex.join(['python', 'run_hydrarec.py', 'convert'] + args.argv)}\n"
+            f"data_path: {json.dumps(os.path.abspath(args.out))}  # the folder that holds {args.name}/\n"
+            f"load_col: {{inter: [{', '.join(OUTPUT_FIELDS)}]}}  # RecBole loads only user and item by default\n"
+        )
 
     os.makedirs(folder, exist_ok=True)
     _write_atomically(inter, write_inter, recheck)

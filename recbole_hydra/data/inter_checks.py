@@ -23,8 +23,27 @@ FEATURE_TYPES = ("token", "float", "token_seq", "float_seq")  # RecBole's Featur
 # pandas' default `na_values`: read_csv turns these strings into NaN even in a str column, and
 # RecBole then drops the line, so an item whose id is "NA" silently disappears.
 PANDAS_NA_STRINGS = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
 )
 # A sequential model learns from a user's earlier items to predict a later one: a user with a
 # single interaction gives RecBole no training example at all and is silently dropped.
@@ -149,7 +168,9 @@ def parse_intervals(text):
             if part[0] not in "([" or part[-1] not in ")]":
                 raise ValueError(part)
         except ValueError:
-            raise ConfigError(f"config key 'user_inter_num_interval' has {part!r}; expected an interval like \"[2,inf)\"") from None
+            raise ConfigError(
+                f"config key 'user_inter_num_interval' has {part!r}; expected an interval like \"[2,inf)\""
+            ) from None
         intervals.append((part[0], low, high, part[-1]))
     return intervals
 
@@ -182,13 +203,16 @@ def _header_fields(path, line, spec):
     if not line:
         columns = [f"{spec.user_field}:token", f"{spec.item_field}:token"]
         columns += [f"{spec.time_field}:float"] if spec.time_field else []
-        raise DatasetError(f"{path}: empty file; expected a header line {', '.join(columns)} "
-                           f"separated by {spec.separator!r}")
+        raise DatasetError(
+            f"{path}: empty file; expected a header line {', '.join(columns)} separated by {spec.separator!r}"
+        )
     text = line.rstrip("\n")
     where = f"{path} line 1"
     if text.startswith("\ufeff"):
-        raise DatasetError(f"{where}: starts with a byte-order mark, which RecBole reads as part of the first "
-                           "column name; expected the file saved without BOM (or config encoding: utf-8-sig)")
+        raise DatasetError(
+            f"{where}: starts with a byte-order mark, which RecBole reads as part of the first "
+            "column name; expected the file saved without BOM (or config encoding: utf-8-sig)"
+        )
     fields = {}
     for position, entry in enumerate(text.split(spec.separator), start=1):
         name, colon, ftype = entry.partition(":")
@@ -197,11 +221,15 @@ def _header_fields(path, line, spec):
             if spec.separator not in text:
                 found = next((sep for sep in _OTHER_SEPARATORS if sep in text), None)
                 if found:
-                    hint = (f" separated by {spec.separator!r}; the header has no {spec.separator!r} but has "
-                            f"{found!r}: set field_separator, or convert the file with dataset/convert.py")
+                    hint = (
+                        f" separated by {spec.separator!r}; the header has no {spec.separator!r} but has "
+                        f"{found!r}: set field_separator, or convert the file with dataset/convert.py"
+                    )
             raise DatasetError(f"{where}: column {position} is {entry!r}; expected name:type{hint}")
         if ftype not in FEATURE_TYPES:
-            raise DatasetError(f"{where}: column {name!r} has type {ftype!r}; expected one of {', '.join(FEATURE_TYPES)}")
+            raise DatasetError(
+                f"{where}: column {name!r} has type {ftype!r}; expected one of {', '.join(FEATURE_TYPES)}"
+            )
         if name in fields:
             raise DatasetError(f"{where}: column {name!r} appears twice; expected each name once")
         fields[name] = ftype
@@ -217,7 +245,9 @@ def _header_fields(path, line, spec):
             )
         if fields[name] != ftype:
             why = "RecBole sorts interactions by its numeric value" if ftype == "float" else "ids are tokens"
-            raise DatasetError(f"{where}: column {name!r} is declared {fields[name]!r}; expected '{name}:{ftype}' ({why})")
+            raise DatasetError(
+                f"{where}: column {name!r} is declared {fields[name]!r}; expected '{name}:{ftype}' ({why})"
+            )
         if not spec.loads(name):
             raise DatasetError(
                 f"{path}: config keys load_col/unload_col leave out the {name!r} column ({key}); expected it "
@@ -251,12 +281,17 @@ def undecodable_line(path, encoding):
 
 def _column_checks(names, fields, spec):
     """(column index, problem function, what was expected) for each column RecBole will read."""
-    checks = [(names.index(spec.user_field), token_problem, "a user id"),
-              (names.index(spec.item_field), token_problem, "an item id")]
+    checks = [
+        (names.index(spec.user_field), token_problem, "a user id"),
+        (names.index(spec.item_field), token_problem, "an item id"),
+    ]
     if spec.time_field is not None:
         checks.append((names.index(spec.time_field), timestamp_problem, _TIME_EXPECTED))
-    checks += [(at, float_problem, "a number or nothing") for at, name in enumerate(names)
-               if fields[name] == "float" and name != spec.time_field and spec.loads(name)]
+    checks += [
+        (at, float_problem, "a number or nothing")
+        for at, name in enumerate(names)
+        if fields[name] == "float" and name != spec.time_field and spec.loads(name)
+    ]
     return checks
 
 
@@ -304,15 +339,20 @@ def _check_user_counts(path, spec, counts, user_at):
     intervals = parse_intervals(spec.user_interval)
     kept = {user: count for user, count in counts.items() if within(count, intervals)}
     if not kept:
-        raise DatasetError(f"{path}: config key user_inter_num_interval={spec.user_interval!r} removes every "
-                           "user; expected an interval that keeps some")
+        raise DatasetError(
+            f"{path}: config key user_inter_num_interval={spec.user_interval!r} removes every "
+            "user; expected an interval that keeps some"
+        )
     sparse = [user for user, count in kept.items() if count < spec.min_user_interactions]
     if sparse:
         line, user = _first_line_of(path, spec, user_at, set(sparse))
-        fix = (f"remove them, or let RecBole drop them with config "
-               f"user_inter_num_interval: \"[{spec.min_user_interactions},inf)\"")
-        raise DatasetError(sparse_users_message(path, line, user, kept[user], len(sparse) - 1,
-                                                spec.min_user_interactions, fix))
+        fix = (
+            f"remove them, or let RecBole drop them with config "
+            f'user_inter_num_interval: "[{spec.min_user_interactions},inf)"'
+        )
+        raise DatasetError(
+            sparse_users_message(path, line, user, kept[user], len(sparse) - 1, spec.min_user_interactions, fix)
+        )
     if spec.eval_min_interactions and max(kept.values()) < spec.eval_min_interactions:
         raise DatasetError(
             f"{path}: no user has {spec.eval_min_interactions} interactions (the most is {max(kept.values())}); "

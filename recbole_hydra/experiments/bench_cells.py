@@ -56,13 +56,36 @@ PARTS = (PLAIN, RECBOLE_GELU, NO_MIX, NO_LAYERS)
 COMPILED = "compile"  # the mixing step through torch.compile (config key `compile: True`)
 
 CSV_COLUMNS = [
-    "model", "mode", "variant", "seq_len", "batch_size",
-    "train_ms", "infer_ms", "peak_mem_mb", "infer_peak_mem_mb", "mem_measure",
-    "train_wall_ms", "infer_wall_ms", "clock", "train_steps_timed", "infer_steps_timed", "rounds", "status", "note",
+    "model",
+    "mode",
+    "variant",
+    "seq_len",
+    "batch_size",
+    "train_ms",
+    "infer_ms",
+    "peak_mem_mb",
+    "infer_peak_mem_mb",
+    "mem_measure",
+    "train_wall_ms",
+    "infer_wall_ms",
+    "clock",
+    "train_steps_timed",
+    "infer_steps_timed",
+    "rounds",
+    "status",
+    "note",
 ]
 LAYER_COLUMNS = [
-    "mode", "seq_len", "batch_size", "layer_train_ms", "no_mix_train_ms", "train_overhead",
-    "layer_infer_ms", "no_mix_infer_ms", "infer_overhead", "clock",
+    "mode",
+    "seq_len",
+    "batch_size",
+    "layer_train_ms",
+    "no_mix_train_ms",
+    "train_overhead",
+    "layer_infer_ms",
+    "no_mix_infer_ms",
+    "infer_overhead",
+    "clock",
 ]
 
 
@@ -312,11 +335,13 @@ def synthetic_batch(config, n_items, batch_size, seq_len):
     from recbole.data.interaction import Interaction
 
     items = torch.randint(1, n_items, (batch_size, seq_len + 1))  # (B, N + 1); 0 is padding
-    return Interaction({
-        config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]: items[:, :-1],  # (B, N)
-        config["ITEM_LIST_LENGTH_FIELD"]: torch.full((batch_size,), seq_len),  # (B,)
-        config["ITEM_ID_FIELD"]: items[:, -1],  # (B,)
-    })
+    return Interaction(
+        {
+            config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]: items[:, :-1],  # (B, N)
+            config["ITEM_LIST_LENGTH_FIELD"]: torch.full((batch_size,), seq_len),  # (B,)
+            config["ITEM_ID_FIELD"]: items[:, -1],  # (B,)
+        }
+    )
 
 
 def _autocast(settings):
@@ -340,8 +365,9 @@ def measure_cell(cell, settings):
     apply_variant(model, cell.variant, config["hidden_act"])
     device = config["device"]
     model = model.to(device)
-    batch = transform(dataset, synthetic_batch(config, dataset.num(config["ITEM_ID_FIELD"]),
-                                               cell.batch_size, cell.seq_len)).to(device)
+    batch = transform(
+        dataset, synthetic_batch(config, dataset.num(config["ITEM_ID_FIELD"]), cell.batch_size, cell.seq_len)
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"])
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
@@ -365,7 +391,8 @@ def measure_cell(cell, settings):
     model.train()
     losses = []
     row["train_ms"], row["train_wall_ms"], row["train_steps_timed"] = _time_steps(
-        lambda: losses.append(train_step().detach()), settings, sync, after_first_step=memory.start)
+        lambda: losses.append(train_step().detach()), settings, sync, after_first_step=memory.start
+    )
     row["peak_mem_mb"] = memory.peak_mb()
     if not all(torch.isfinite(loss) for loss in losses):
         row.update(status="error", note="non-finite training loss")
@@ -373,7 +400,8 @@ def measure_cell(cell, settings):
 
     model.eval()
     row["infer_ms"], row["infer_wall_ms"], row["infer_steps_timed"] = _time_steps(
-        infer_step, settings, sync, after_first_step=memory.start)
+        infer_step, settings, sync, after_first_step=memory.start
+    )
     row["infer_peak_mem_mb"] = memory.peak_mb()
     return row
 
@@ -399,12 +427,12 @@ def measure_layer_overhead(settings):
             x = torch.randn(b, n, d, device=device, requires_grad=True)  # (B, N, D)
             mask = torch.ones(b, n, dtype=torch.bool, device=device)  # full histories
 
-            def train():
+            def train(layer=layer, x=x, mask=mask):
                 with _autocast(settings):
                     out = layer(x, mask)
                 out.float().sum().backward()
 
-            def infer():
+            def infer(layer=layer, x=x, mask=mask):
                 with torch.no_grad(), _autocast(settings):
                     layer(x, mask)
 
@@ -423,14 +451,20 @@ def measure_layer_overhead(settings):
                         times["train" + suffix].append(train_ms)
                         times["infer" + suffix].append(infer_ms)
             med = {key: statistics.median(values) for key, values in times.items()}
-            rows.append({
-                "mode": mode, "seq_len": n, "batch_size": b,
-                "layer_train_ms": med["train"], "no_mix_train_ms": med["train_nomix"],
-                "train_overhead": med["train"] / med["train_nomix"] - 1,
-                "layer_infer_ms": med["infer"], "no_mix_infer_ms": med["infer_nomix"],
-                "infer_overhead": med["infer"] / med["infer_nomix"] - 1,
-                "clock": _clock(settings),
-            })
+            rows.append(
+                {
+                    "mode": mode,
+                    "seq_len": n,
+                    "batch_size": b,
+                    "layer_train_ms": med["train"],
+                    "no_mix_train_ms": med["train_nomix"],
+                    "train_overhead": med["train"] / med["train_nomix"] - 1,
+                    "layer_infer_ms": med["infer"],
+                    "no_mix_infer_ms": med["infer_nomix"],
+                    "infer_overhead": med["infer"] / med["infer_nomix"] - 1,
+                    "clock": _clock(settings),
+                }
+            )
     return rows
 
 

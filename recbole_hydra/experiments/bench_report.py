@@ -52,25 +52,51 @@ def main_table(rows, reference=REFERENCE_MODEL):
         if row["variant"] not in (FULL, COMPILED):
             continue
         ref = refs.get(row["seq_len"]) if _ok(row) else None
-        ratio = lambda key: _fmt(_ratio(row[key], ref[key]) if ref else None, 2)  # noqa: E731
+
+        def ratio(key, row=row, ref=ref):
+            return _fmt(_ratio(row[key], ref[key]) if ref else None, 2)
+
         name = row["model"] if row["variant"] == FULL else f"{row['model']} ({row['variant']})"
-        lines.append({
-            "model": name, "mode": row["mode"], "N": row["seq_len"], "batch": row["batch_size"],
-            "train_ms": _fmt(row["train_ms"], 1), "infer_ms": _fmt(row["infer_ms"], 1),
-            "peak_mem_mb": _fmt(row["peak_mem_mb"], 1),
-            f"train/{reference}": ratio("train_ms"), f"infer/{reference}": ratio("infer_ms"),
-            f"mem/{reference}": ratio("peak_mem_mb"),
-            "status": row["status"] if _ok(row) else f"{row['status']}: {row['note'][:80]}",  # full note in the csv
-        })
-    columns = ["model", "mode", "N", "batch", "train_ms", "infer_ms", "peak_mem_mb",
-               f"train/{reference}", f"infer/{reference}", f"mem/{reference}", "status"]
+        lines.append(
+            {
+                "model": name,
+                "mode": row["mode"],
+                "N": row["seq_len"],
+                "batch": row["batch_size"],
+                "train_ms": _fmt(row["train_ms"], 1),
+                "infer_ms": _fmt(row["infer_ms"], 1),
+                "peak_mem_mb": _fmt(row["peak_mem_mb"], 1),
+                f"train/{reference}": ratio("train_ms"),
+                f"infer/{reference}": ratio("infer_ms"),
+                f"mem/{reference}": ratio("peak_mem_mb"),
+                "status": row["status"] if _ok(row) else f"{row['status']}: {row['note'][:80]}",  # full note in the csv
+            }
+        )
+    columns = [
+        "model",
+        "mode",
+        "N",
+        "batch",
+        "train_ms",
+        "infer_ms",
+        "peak_mem_mb",
+        f"train/{reference}",
+        f"infer/{reference}",
+        f"mem/{reference}",
+        "status",
+    ]
     return format_table(lines, columns)
 
 
 # The breakdown's columns, in the order of the ladder: the drop-in swap, one change at a time up to
 # HydraRec, then HydraRec with parts removed.
-LADDER = ((PLAIN, "plain"), (RECBOLE_GELU, "+targets only"), (FULL, "+fused GELU = HydraRec"),
-          (NO_MIX, "HydraRec w/o mixing"), (NO_LAYERS, "w/o layers"))
+LADDER = (
+    (PLAIN, "plain"),
+    (RECBOLE_GELU, "+targets only"),
+    (FULL, "+fused GELU = HydraRec"),
+    (NO_MIX, "HydraRec w/o mixing"),
+    (NO_LAYERS, "w/o layers"),
+)
 
 
 def parts_table(rows, reference=REFERENCE_MODEL):
@@ -85,8 +111,7 @@ def parts_table(rows, reference=REFERENCE_MODEL):
     over all items and Adam only.
     """
     refs = _reference_rows(rows, reference)
-    by_key = {(r["seq_len"], r["variant"]): r for r in rows
-              if r["model"] == HYDRA and r["mode"] == "causal" and _ok(r)}
+    by_key = {(r["seq_len"], r["variant"]): r for r in rows if r["model"] == HYDRA and r["mode"] == "causal" and _ok(r)}
     lines = []
     for n in sorted({r["seq_len"] for r in rows}):
         ref = refs.get(n)
@@ -104,15 +129,31 @@ def parts_table(rows, reference=REFERENCE_MODEL):
 
 
 def layer_table(layer_rows):
-    lines = [{
-        "mode": r["mode"], "N": r["seq_len"], "batch": r["batch_size"],
-        "layer_train_ms": _fmt(r["layer_train_ms"], 2), "no_mix_train_ms": _fmt(r["no_mix_train_ms"], 2),
-        "train overhead": f"{r['train_overhead']:+.1%}",
-        "layer_infer_ms": _fmt(r["layer_infer_ms"], 2), "no_mix_infer_ms": _fmt(r["no_mix_infer_ms"], 2),
-        "infer overhead": f"{r['infer_overhead']:+.1%}",
-    } for r in layer_rows]
-    columns = ["mode", "N", "batch", "layer_train_ms", "no_mix_train_ms", "train overhead",
-               "layer_infer_ms", "no_mix_infer_ms", "infer overhead"]
+    lines = [
+        {
+            "mode": r["mode"],
+            "N": r["seq_len"],
+            "batch": r["batch_size"],
+            "layer_train_ms": _fmt(r["layer_train_ms"], 2),
+            "no_mix_train_ms": _fmt(r["no_mix_train_ms"], 2),
+            "train overhead": f"{r['train_overhead']:+.1%}",
+            "layer_infer_ms": _fmt(r["layer_infer_ms"], 2),
+            "no_mix_infer_ms": _fmt(r["no_mix_infer_ms"], 2),
+            "infer overhead": f"{r['infer_overhead']:+.1%}",
+        }
+        for r in layer_rows
+    ]
+    columns = [
+        "mode",
+        "N",
+        "batch",
+        "layer_train_ms",
+        "no_mix_train_ms",
+        "train overhead",
+        "layer_infer_ms",
+        "no_mix_infer_ms",
+        "infer overhead",
+    ]
     return format_table(lines, columns)
 
 
@@ -131,8 +172,11 @@ def write_plot(rows, path, title=""):
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    panels = [("train_ms", "training step (ms)"), ("infer_ms", "full-ranking inference step (ms)"),
-              ("peak_mem_mb", "peak memory of a training step (MB)")]
+    panels = [
+        ("train_ms", "training step (ms)"),
+        ("infer_ms", "full-ranking inference step (ms)"),
+        ("peak_mem_mb", "peak memory of a training step (MB)"),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.5))
     series = {}
     for row in rows:
@@ -158,8 +202,10 @@ def write_plot(rows, path, title=""):
 
 def clock_note(settings):
     if settings.device == "cpu" and settings.threads == 1:
-        note = ("median process CPU time per step (one torch thread; leaves out time spent waiting "
-                "for a shared core); wall-clock medians are in bench.csv")
+        note = (
+            "median process CPU time per step (one torch thread; leaves out time spent waiting "
+            "for a shared core); wall-clock medians are in bench.csv"
+        )
     else:
         note = "median wall-clock time per step (synchronised on CUDA)"
     if settings.rounds > 1:
@@ -169,15 +215,30 @@ def clock_note(settings):
 
 def report_text(rows, layer_rows, command, machine, clock_note):
     """The tables as markdown, with the command and the machine that produced them."""
-    parts = [f"Command: `{command}`", f"Machine: {machine}", f"Clock: {clock_note}", "",
-             "Step time and peak memory (ratios to SASRec at the same N):", "", main_table(rows)]
+    parts = [
+        f"Command: `{command}`",
+        f"Machine: {machine}",
+        f"Clock: {clock_note}",
+        "",
+        "Step time and peak memory (ratios to SASRec at the same N):",
+        "",
+        main_table(rows),
+    ]
     breakdown = parts_table(rows)
     if breakdown:
-        parts += ["", "Causal HydraRec's training step, built up and taken apart (ratios to SASRec's step):",
-                  "", breakdown]
+        parts += [
+            "",
+            "Causal HydraRec's training step, built up and taken apart (ratios to SASRec's step):",
+            "",
+            breakdown,
+        ]
     if layer_rows:
-        parts += ["", "One HydraLayer with and without its mixing step (projections kept):", "",
-                  layer_table(layer_rows)]
+        parts += [
+            "",
+            "One HydraLayer with and without its mixing step (projections kept):",
+            "",
+            layer_table(layer_rows),
+        ]
     return "\n".join(parts) + "\n"
 
 

@@ -95,8 +95,7 @@ def run_bench(settings, progress=print):
         for index, cell in enumerate(cells, 1):
             started = time.perf_counter()
             rows.append(run_cell(cell, settings))
-            progress(f"{prefix}[{index}/{len(cells)}] {describe_row(rows[-1])} "
-                     f"({time.perf_counter() - started:.0f} s)")
+            progress(f"{prefix}[{index}/{len(cells)}] {describe_row(rows[-1])} ({time.perf_counter() - started:.0f} s)")
         rounds.append(rows)
         if settings.layer_overhead:
             layer_rows = _run_layer_overhead(settings, progress, prefix)
@@ -114,13 +113,24 @@ def _run_layer_overhead(settings, progress, prefix=""):
     if failure:
         progress(f"{prefix}layer overhead: not measured ({failure[0]}: {failure[1]})")
         return []
-    progress(prefix + "layer overhead (train): " + ", ".join(
-        f"N={r['seq_len']} {r['mode']} {r['train_overhead']:+.1%}" for r in layer_rows))
+    progress(
+        prefix
+        + "layer overhead (train): "
+        + ", ".join(f"N={r['seq_len']} {r['mode']} {r['train_overhead']:+.1%}" for r in layer_rows)
+    )
     return layer_rows
 
 
-_MEDIAN_FIELDS = ("train_ms", "infer_ms", "peak_mem_mb", "infer_peak_mem_mb", "train_wall_ms",
-                  "infer_wall_ms", "train_steps_timed", "infer_steps_timed")
+_MEDIAN_FIELDS = (
+    "train_ms",
+    "infer_ms",
+    "peak_mem_mb",
+    "infer_peak_mem_mb",
+    "train_wall_ms",
+    "infer_wall_ms",
+    "train_steps_timed",
+    "infer_steps_timed",
+)
 
 
 def median_over_rounds(rounds):
@@ -135,7 +145,9 @@ def median_over_rounds(rounds):
                 row[key] = statistics.median(r[key] for r in ok)
             failed = [r for r in per_cell if r["status"] != "ok"]
             if failed:
-                row["note"] = f"{len(failed)} of {len(per_cell)} rounds failed ({failed[0]['status']}: {failed[0]['note']})"
+                row["note"] = (
+                    f"{len(failed)} of {len(per_cell)} rounds failed ({failed[0]['status']}: {failed[0]['note']})"
+                )
         row["rounds"] = len(ok)
         merged.append(row)
     return merged
@@ -159,8 +171,7 @@ def describe_row(row):
     head = f"{name} {row['mode']} N={row['seq_len']} B={row['batch_size']}"
     if row["status"] != "ok":
         return f"{head}: {row['status']} ({row['note']})"
-    return (f"{head}: train {row['train_ms']:.1f} ms, infer {row['infer_ms']:.1f} ms, "
-            f"peak +{row['peak_mem_mb']:.1f} MB")
+    return f"{head}: train {row['train_ms']:.1f} ms, infer {row['infer_ms']:.1f} ms, peak +{row['peak_mem_mb']:.1f} MB"
 
 
 def machine_summary(settings):
@@ -174,6 +185,7 @@ def machine_summary(settings):
     except (OSError, StopIteration):
         pass
     device = torch.cuda.get_device_name(0) if settings.device == "cuda" else f"CPU: {cpu}"
-    return (f"{device}; {os.cpu_count()} logical CPUs, {settings.threads} torch thread(s) per cell; "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
-
+    return (
+        f"{device}; {os.cpu_count()} logical CPUs, {settings.threads} torch thread(s) per cell; "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )

@@ -10,11 +10,11 @@ short (Ctrl-C, a kill, the end of a session) goes on from its last finished epoc
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import sys
 import time
-import multiprocessing
 import traceback
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -35,8 +35,14 @@ DEFAULT_REFERENCE = ("SASRec", "causal")  # cost ratios in comparison.md are ove
 CSV_NAME = "comparison.csv"
 FIRST_COLUMNS = ["model", "mode", "seed", "status"]
 COST_COLUMNS = [
-    "best_epoch", "epochs_run", "train_seconds_per_epoch", "train_seconds", "inference_seconds",
-    "peak_memory_mb", "peak_memory_kind", "parameters",
+    "best_epoch",
+    "epochs_run",
+    "train_seconds_per_epoch",
+    "train_seconds",
+    "inference_seconds",
+    "peak_memory_mb",
+    "peak_memory_kind",
+    "parameters",
 ]
 LAST_COLUMNS = ["threads", "device", "settings_hash", "config_file", "checkpoint", "error"]
 
@@ -93,8 +99,10 @@ def resolve_references(specs, variants):
         if len(keys) > 1:
             raise ConfigError(f"--reference: '{spec}' is {len(keys)} rows; name one, e.g. {spec}:{keys[0][1]}")
         if keys[0] not in compared:
-            raise ConfigError(f"--reference: '{spec}' is not one of the compared rows "
-                              f"({', '.join(reference_label(key) for key in compared)})")
+            raise ConfigError(
+                f"--reference: '{spec}' is not one of the compared rows "
+                f"({', '.join(reference_label(key) for key in compared)})"
+            )
         if keys[0] not in references:
             references.append(keys[0])
     return references
@@ -130,7 +138,7 @@ def plan(models, dataset, seeds, common, tuned=None):
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
     variants = with_tuned(expand_models(models), tuned)
-    for model, mode, extra in variants:
+    for model, _, extra in variants:
         config = build_config(model, dataset, overrides={**common, **extra})
         if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
             raise ConfigError(
@@ -191,8 +199,17 @@ def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         _live_pools.add(pool)  # before its process starts: a kill in between must still reach it
         try:
-            return pool.submit(_run_entry, entry.model, dataset, entry.settings, threads, workdir, console_file,
-                               entry.checkpoint_file, entry.resume_file()).result()
+            return pool.submit(
+                _run_entry,
+                entry.model,
+                dataset,
+                entry.settings,
+                threads,
+                workdir,
+                console_file,
+                entry.checkpoint_file,
+                entry.resume_file(),
+            ).result()
         finally:
             _live_pools.discard(pool)
 
@@ -224,7 +241,10 @@ def result_row(entry, result, device, threads, config_file):
     test = {f"test_{name}": value for name, value in result["test_result"].items()}
     valid_metric = entry.settings["valid_metric"].lower()
     return {
-        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "ok",
+        "model": entry.model,
+        "mode": entry.mode,
+        "seed": entry.seed,
+        "status": "ok",
         **test,
         f"valid_{valid_metric}": result["best_valid_score"],
         "best_epoch": result["best_epoch"],
@@ -257,8 +277,13 @@ def with_relative_paths(row, output_dir):
 
 def failed_row(entry, error, threads, config_file):
     return {
-        "model": entry.model, "mode": entry.mode, "seed": entry.seed, "status": "failed",
-        "threads": threads or "", "settings_hash": entry.settings_hash, "config_file": config_file,
+        "model": entry.model,
+        "mode": entry.mode,
+        "seed": entry.seed,
+        "status": "failed",
+        "threads": threads or "",
+        "settings_hash": entry.settings_hash,
+        "config_file": config_file,
         "error": error,
     }
 
@@ -299,7 +324,9 @@ def _refuse_mixed_settings(rows, common, replaced, csv_path, tuned=None):
             continue
         variants = with_tuned(_safe_modes(row["model"]), tuned)
         extra = next((extra for model, mode, extra in variants if mode == row["mode"]), None)
-        expected = Entry(row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])})
+        expected = Entry(
+            row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])}
+        )
         if extra is None or row.get("settings_hash") != expected.settings_hash:
             stale.append(expected.name)
     if stale:
@@ -316,8 +343,21 @@ def _safe_modes(model):
         return []
 
 
-def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), overrides=None,
-            threads=None, jobs=1, redo=False, command=None, references=None, tuned=None, runner=run_in_subprocess):
+def compare(
+    models,
+    dataset,
+    seeds=3,
+    output_dir="comparison",
+    config_files=(),
+    overrides=None,
+    threads=None,
+    jobs=1,
+    redo=False,
+    command=None,
+    references=None,
+    tuned=None,
+    runner=run_in_subprocess,
+):
     """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
 
     `jobs` runs train side by side, each in its own process with `threads` torch threads.
@@ -341,16 +381,22 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
     command = command or " ".join(sys.argv)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
-    settings_text = settings_section(common, sorted({e.seed for e in entries}), threads, jobs, command,
-                                     tuned_configs, tuned)
+    settings_text = settings_section(
+        common, sorted({e.seed for e in entries}), threads, jobs, command, tuned_configs, tuned
+    )
     metric = "test_" + common["valid_metric"].lower()
 
-    print(f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
-          f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""), flush=True)
+    print(
+        f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
+        f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""),
+        flush=True,
+    )
     for model, mode in tuned_configs:
         for key, then, now in search_differences(tuned_file, model, mode, common):
-            print(f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison "
-                  f"uses {now}", flush=True)
+            print(
+                f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison uses {now}",
+                flush=True,
+            )
     start = time.monotonic()
     labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
 
@@ -358,8 +404,10 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
         """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
         where = f" (output: {console_path(output_dir, entry)})" if jobs > 1 else ""
         resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
-        print(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
-              flush=True)
+        print(
+            f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
+            flush=True,
+        )
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
             result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
@@ -380,16 +428,23 @@ def compare(models, dataset, seeds=3, output_dir="comparison", config_files=(), 
         for future in as_completed(futures):
             entry, row = futures[future], future.result()
             if row["status"] == "ok":
-                print(f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
-                      f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch", flush=True)
+                print(
+                    f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
+                    f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch",
+                    flush=True,
+                )
             else:
                 print(f"{labels[entry.key]} FAILED: {row['error']}", file=sys.stderr, flush=True)
             rows = upsert(read_rows(csv_path), row)
             write_comparison(csv_path, rows)
             write_reports(rows, output_dir, dataset, settings_text, metric, reference_keys)
     except KeyboardInterrupt:
-        print("\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
-              "last finished epoch: rerun the same command to resume", file=sys.stderr, flush=True)
+        print(
+            "\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
+            "last finished epoch: rerun the same command to resume",
+            file=sys.stderr,
+            flush=True,
+        )
         raise
     finally:
         # On Ctrl-C the runs in progress stop too (their processes get the signal); runs not yet

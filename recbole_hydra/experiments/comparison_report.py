@@ -21,21 +21,38 @@ def markdown_summary(rows, dataset, references=()):
     metrics = [key for key in (done[0] if done else {}) if key.startswith(("test_", "valid_"))]
     higher = [key for key in metrics if key.startswith("test_")] + [key for key in metrics if key.startswith("valid_")]
     lower = ["train_seconds_per_epoch", "train_seconds", "inference_seconds", "peak_memory_mb", "parameters"]
-    decimals = {"train_seconds_per_epoch": 2, "train_seconds": 1, "inference_seconds": 2,
-                "peak_memory_mb": 0, "parameters": 0, "best_epoch": 1}
+    decimals = {
+        "train_seconds_per_epoch": 2,
+        "train_seconds": 1,
+        "inference_seconds": 2,
+        "peak_memory_mb": 0,
+        "parameters": 0,
+        "best_epoch": 1,
+    }
     table = summary_table(
-        done, ["model", "mode"], higher_is_better=higher, lower_is_better=lower, plain=["best_epoch"],
-        decimals=decimals, references=references,
-        ratio_columns={"train_seconds_per_epoch": "time/epoch", "inference_seconds": "inference",
-                       "peak_memory_mb": "memory"},
+        done,
+        ["model", "mode"],
+        higher_is_better=higher,
+        lower_is_better=lower,
+        plain=["best_epoch"],
+        decimals=decimals,
+        references=references,
+        ratio_columns={
+            "train_seconds_per_epoch": "time/epoch",
+            "inference_seconds": "inference",
+            "peak_memory_mb": "memory",
+        },
     )
     kinds = sorted({row.get("peak_memory_kind", "") for row in done} - {""})
     lines = [f"# Comparison on {dataset}", "", table, ""]
     lines.append(
         "Mean ± sample std over seeds (`runs` = finished seeds). Bold: best mean of the column "
         "(higher for metrics, lower for costs)."
-        + "".join(f" `... vs {reference_label(r)}`: the model's mean over {reference_label(r)}'s."
-                  for r in references if any((row["model"], row["mode"]) == tuple(r) for row in done))
+        + "".join(
+            f" `... vs {reference_label(r)}`: the model's mean over {reference_label(r)}'s."
+            for r in references
+            if any((row["model"], row["mode"]) == tuple(r) for row in done)
+        )
     )
     lines.append(
         "Test metrics are those of the epoch with the best validation score; "
@@ -56,15 +73,23 @@ def markdown_summary(rows, dataset, references=()):
 
 def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_path=None):
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
-    lines = ["", "## Settings", "", f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
-             f"runs side by side: {jobs}.",
-             "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):", ""]
+    lines = [
+        "",
+        "## Settings",
+        "",
+        f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
+        f"runs side by side: {jobs}.",
+        "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):",
+        "",
+    ]
     lines += [f"- `{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(shown.items())]
     if tuned:
         lines += ["", f"Tuned per model (each model's best config on validation, from {tuned_path}):", ""]
-        lines += [f"- {model} ({mode}): " + ", ".join(f"`{key}`: `{json.dumps(plain(value))}`"
-                                                      for key, value in sorted(config.items()))
-                  for (model, mode), config in tuned.items()]
+        lines += [
+            f"- {model} ({mode}): "
+            + ", ".join(f"`{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(config.items()))
+            for (model, mode), config in tuned.items()
+        ]
     lines += ["", "Command:", "", f"    {command}", ""]
     return "\n".join(lines)
 
@@ -87,8 +112,9 @@ def plot(rows, path, metric):
         (x, x_std), (y, y_std) = mean_std(xs), mean_std(ys)
         label = model if mode == "-" else f"{model} ({mode})"
         points = axes.scatter(xs, ys, alpha=0.35, s=18)
-        axes.errorbar(x, y, xerr=x_std, yerr=y_std, fmt="o", color=points.get_facecolor()[0][:3],
-                      capsize=3, label=label)
+        axes.errorbar(
+            x, y, xerr=x_std, yerr=y_std, fmt="o", color=points.get_facecolor()[0][:3], capsize=3, label=label
+        )
     axes.set_xlabel("training time until early stopping (s)")
     axes.set_ylabel(metric.replace("test_", "test "))
     axes.set_title("Accuracy against training time (mean ± std over seeds)")
@@ -100,7 +126,6 @@ def plot(rows, path, metric):
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return path
-
 
 
 def write_reports(rows, output_dir, dataset, settings_text, metric, references=()):

@@ -25,7 +25,13 @@ from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config
 
 COLUMNS = [
-    "history", "update_ms", "recompute_ms", "recompute_window", "speedup", "recommend_users_per_s", "max_abs_diff",
+    "history",
+    "update_ms",
+    "recompute_ms",
+    "recompute_window",
+    "speedup",
+    "recommend_users_per_s",
+    "max_abs_diff",
 ]
 # The model trained when no --checkpoint is given: small, one epoch, so the benchmark runs anywhere.
 # Its N is 50 (RecBole's default): histories past 50 are recomputed over the last 50 items. For a

@@ -72,8 +72,9 @@ def reference_label(reference):
     return " ".join(str(part) for part in reference if part not in ("", "-"))
 
 
-def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(), decimals=None,
-                  references=(), ratio_columns=()):
+def summary_table(
+    rows, keys, higher_is_better=(), lower_is_better=(), plain=(), decimals=None, references=(), ratio_columns=()
+):
     """Markdown table: one line per group of `keys`, mean ± std over the group's rows per column.
 
     The best mean of each `higher_is_better` / `lower_is_better` column is in bold. For each of
@@ -97,8 +98,12 @@ def summary_table(rows, keys, higher_is_better=(), lower_is_better=(), plain=(),
     best_of.update({column: best(column, min) for column in lower_is_better})
     ratio_columns = dict(ratio_columns)
     # (reference, column, header) for every reference that has rows to divide by
-    ratios = [(reference, column, f"{header} vs {reference_label(reference)}")
-              for reference in references if reference in groups for column, header in ratio_columns.items()]
+    ratios = [
+        (reference, column, f"{header} vs {reference_label(reference)}")
+        for reference in references
+        if reference in groups
+        for column, header in ratio_columns.items()
+    ]
 
     out_rows = []
     for group, members in groups.items():

@@ -101,8 +101,12 @@ def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_tr
     storage = os.path.join(output_dir, RAY_DIR)
     trainable = tune.with_resources(
         tune.with_parameters(
-            trial, model=search.model, dataset=dataset, settings=search.settings,
-            checkpoint_root=os.path.join(output_dir, "checkpoints", name), threads=cpus_per_trial,
+            trial,
+            model=search.model,
+            dataset=dataset,
+            settings=search.settings,
+            checkpoint_root=os.path.join(output_dir, "checkpoints", name),
+            threads=cpus_per_trial,
         ),
         {"cpu": cpus_per_trial},
     )
@@ -115,14 +119,20 @@ def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_tr
             trainable,
             param_space=ray_space(search.space),
             tune_config=tune.TuneConfig(
-                metric=METRIC, mode="max" if search.bigger else "min", num_samples=num_samples,
+                metric=METRIC,
+                mode="max" if search.bigger else "min",
+                num_samples=num_samples,
                 # Per-epoch reports: at each rung (1, 2, 4, ... epochs) only the better half goes on.
-                scheduler=ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1,
-                                        reduction_factor=2),
+                scheduler=ASHAScheduler(
+                    time_attr="training_iteration", max_t=max_epochs, grace_period=1, reduction_factor=2
+                ),
                 search_alg=OptunaSearch(seed=seed),
             ),
             run_config=air.RunConfig(
-                name=name, storage_path=storage, callbacks=callbacks, verbose=1,
+                name=name,
+                storage_path=storage,
+                callbacks=callbacks,
+                verbose=1,
                 # A crashing config (out of range value, OOM) is reported, not retried, never fatal.
                 failure_config=air.FailureConfig(max_failures=0, fail_fast=False),
             ),
@@ -179,21 +189,28 @@ def evaluate_on_test(checkpoint_file):
 
 
 def summary_row(model, mode, grid, valid_metric, bigger):
-    row = {"model": model, "mode": mode, "trials": len(grid), "failed_trials": grid.num_errors,
-           "experiment": grid.experiment_path}
+    row = {
+        "model": model,
+        "mode": mode,
+        "trials": len(grid),
+        "failed_trials": grid.num_errors,
+        "experiment": grid.experiment_path,
+    }
     found = best_trial(grid, bigger)
     if found is None:
         row["status"] = f"failed: no trial of {len(grid)} reported a validation score"
         return row
     result, score, epoch = found
     checkpoint = result.metrics["checkpoint_file"]
-    row.update({
-        "status": "ok",
-        f"best_valid_{valid_metric}": score,
-        "best_epoch": epoch,
-        "best_config": best_config_cell(result.config),
-        "checkpoint": checkpoint,
-    })
+    row.update(
+        {
+            "status": "ok",
+            f"best_valid_{valid_metric}": score,
+            "best_epoch": epoch,
+            "best_config": best_config_cell(result.config),
+            "checkpoint": checkpoint,
+        }
+    )
     if not os.path.isfile(checkpoint):
         row["status"] = f"ok, but no test: checkpoint {checkpoint} is not on this machine"
         return row
@@ -206,9 +223,13 @@ def trial_rows(model, mode, grid, valid_metric, bigger):
     rows = []
     for result in grid:
         frame, scores = reported_scores(result)
-        row = {"model": model, "mode": mode,
-               "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
-               "status": "ok", "epochs": len(scores)}
+        row = {
+            "model": model,
+            "mode": mode,
+            "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
+            "status": "ok",
+            "epochs": len(scores),
+        }
         if result.error is not None:
             message = str(result.error).strip().splitlines()
             row["status"] = f"failed: {message[-1] if message else type(result.error).__name__}"
@@ -281,10 +302,27 @@ def _short(value):
     return f"{value:.4g}" if isinstance(value, float) else value
 
 
-def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", config_files=(), overrides=None,
-                address=None, cpus_per_trial=1, num_cpus=None, space_dir=SEARCH_SPACES_DIR, command=None, callbacks=None):
+def tune_models(
+    models,
+    dataset,
+    num_samples,
+    max_epochs,
+    output_dir="tuning",
+    config_files=(),
+    overrides=None,
+    address=None,
+    cpus_per_trial=1,
+    num_cpus=None,
+    space_dir=SEARCH_SPACES_DIR,
+    command=None,
+    callbacks=None,
+):
     """Search every (model, mode) in turn; returns (markdown summary, finished?)."""
-    import ray
+    try:
+        import ray
+        import ray.tune  # noqa: F401
+    except ImportError:
+        raise ConfigError("tune needs Ray Tune: pip install 'recbole-hydra[tune]'") from None
 
     output_dir = os.path.abspath(output_dir)
     common = {**PROTOCOL, **read_config_files(config_files), **dict(overrides or {})}
@@ -300,10 +338,22 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         unknown = [key for key in space if key not in config.final_config_dict]
         if unknown:
             raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
-        search = Search(model, mode, settings, space, bool(config["valid_metric_bigger"]),
-                        search_settings_file(output_dir, model, mode),
-                        {"dataset": dataset, "num_samples": num_samples, "max_epochs": max_epochs,
-                         "settings": plain(settings), "space": plain(space), "seed": seed})
+        search = Search(
+            model,
+            mode,
+            settings,
+            space,
+            bool(config["valid_metric_bigger"]),
+            search_settings_file(output_dir, model, mode),
+            {
+                "dataset": dataset,
+                "num_samples": num_samples,
+                "max_epochs": max_epochs,
+                "settings": plain(settings),
+                "space": plain(space),
+                "seed": seed,
+            },
+        )
         _check_same_settings(search.settings_file, search.recorded)
         searches.append(search)
     for search in searches:
@@ -315,8 +365,12 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
     if not ray.is_initialized():
         local = address is None
-        ray.init(address=address, num_cpus=num_cpus if local else None, include_dashboard=False,
-                 runtime_env=worker_env() if local else None)
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if local else None,
+            include_dashboard=False,
+            runtime_env=worker_env() if local else None,
+        )
     available = ray.cluster_resources().get("CPU", 0)
     if address is None and cpus_per_trial > available:
         raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
@@ -327,21 +381,31 @@ def tune_models(models, dataset, num_samples, max_epochs, output_dir="tuning", c
     start, finished = time.monotonic(), True
     for index, search in enumerate(searches, 1):
         model, mode = search.model, search.mode
-        print(f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
-              f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}", flush=True)
-        grid, finished = run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed,
-                                    callbacks)
+        print(
+            f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
+            f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}",
+            flush=True,
+        )
+        grid, finished = run_search(
+            search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks
+        )
         if not finished:
-            print(f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
-                  file=sys.stderr, flush=True)
+            print(
+                f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
+                file=sys.stderr,
+                flush=True,
+            )
             break
         row = summary_row(model, mode, grid, valid_metric, search.bigger)
         rows = [r for r in rows if (r["model"], r["mode"]) != (model, mode)] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
         trials = [r for r in read_rows(trials_path) if (r["model"], r["mode"]) != (model, mode)]
         write_rows(trials_path, trials + trial_rows(model, mode, grid, valid_metric, search.bigger), first=TRIALS_FIRST)
-        print(f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
-              f"{row['trials']} trials failed", flush=True)
+        print(
+            f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
+            f"{row['trials']} trials failed",
+            flush=True,
+        )
 
     rows = read_rows(csv_path)
     text = summary_markdown(rows, dataset, num_samples, max_epochs)

@@ -47,10 +47,13 @@ def best_config_of(row, path):
     try:
         config = json.loads(row["best_config"])
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: best_config of {row.get('model')} ({row.get('mode')}) is not JSON ({error})") from None
+        raise ConfigError(
+            f"{path}: best_config of {row.get('model')} ({row.get('mode')}) is not JSON ({error})"
+        ) from None
     if not isinstance(config, dict):
-        raise ConfigError(f"{path}: best_config of {row.get('model')} ({row.get('mode')}) must be a JSON object, "
-                          f"got {config!r}")
+        raise ConfigError(
+            f"{path}: best_config of {row.get('model')} ({row.get('mode')}) must be a JSON object, got {config!r}"
+        )
     return config
 
 
@@ -62,8 +65,10 @@ def read_tuned(path, variants):
     """
     rows = {(row.get("model"), row.get("mode")): row for row in read_rows(path)}
     if not rows or not all(model and mode for model, mode in rows):
-        raise ConfigError(f"--tuned: {path} is not a tuning summary (expected the columns model, mode, "
-                          "status and best_config, one row per search)")
+        raise ConfigError(
+            f"--tuned: {path} is not a tuning summary (expected the columns model, mode, "
+            "status and best_config, one row per search)"
+        )
     tuned, missing = {}, []
     for model, mode, _ in variants:
         row = rows.get((model, mode))
@@ -79,8 +84,10 @@ def read_tuned(path, variants):
             continue
         tuned[(model, mode)] = config
     if missing:
-        raise ConfigError(f"--tuned: {path} has no tuned config for {'; '.join(missing)}; tune those models "
-                          "first, or leave them out of --models")
+        raise ConfigError(
+            f"--tuned: {path} has no tuned config for {'; '.join(missing)}; tune those models "
+            "first, or leave them out of --models"
+        )
     return tuned
 
 
@@ -89,8 +96,10 @@ def check_no_overlap(tuned, common):
     for (model, mode), config in tuned.items():
         both = sorted(set(config) & set(common))
         if both:
-            raise ConfigError(f"--tuned sets {', '.join(both)} for {model} ({mode}), and so does this command "
-                              "(--key=value or --config_files); drop one of them")
+            raise ConfigError(
+                f"--tuned sets {', '.join(both)} for {model} ({mode}), and so does this command "
+                "(--key=value or --config_files); drop one of them"
+            )
 
 
 def search_differences(path, model, mode, common):
@@ -104,6 +113,9 @@ def search_differences(path, model, mode, common):
     with open(recorded_file, encoding="utf-8") as f:
         searched = json.load(f).get("settings", {})
     keys = (set(searched) | set(common)) - _SEARCH_ONLY - {"bidirectional"}
-    return [(key, searched.get(key, "(default)"), common.get(key, "(default)")) for key in sorted(keys)
-            if json.dumps(searched.get(key), sort_keys=True, default=str)
-            != json.dumps(common.get(key), sort_keys=True, default=str)]
+    return [
+        (key, searched.get(key, "(default)"), common.get(key, "(default)"))
+        for key in sorted(keys)
+        if json.dumps(searched.get(key), sort_keys=True, default=str)
+        != json.dumps(common.get(key), sort_keys=True, default=str)
+    ]

@@ -161,9 +161,7 @@ def hydra_mix_packed_reference(qkv, mask, causal, index=None):
     return hydra_mix_reference(q, k, v, mask, causal)
 
 
-def hydra_mix(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, causal: bool
-) -> torch.Tensor:
+def hydra_mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, causal: bool) -> torch.Tensor:
     """The mixing step alone: φ(q_t) ⊙ Σ_s φ(k_s) ⊙ v_s, over real s (≤ t if causal).
 
     q, k, v: (B, N, D); mask: (B, N) bool, True at real items. Returns (B, N, D), in q's dtype.

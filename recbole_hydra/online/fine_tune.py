@@ -19,6 +19,7 @@ def fine_tune(old_model, old_dataset, config, init="mean", saved=True):
     dataset, splits and model from it as usual, the trained weights are carried over by token
     (`carry_over`), then RecBole's trainer trains and tests as in `run_hydrarec.py train`.
     """
+
     def start_from_trained(model, dataset):
         carry_over(old_model, old_dataset, model, dataset, init)
 

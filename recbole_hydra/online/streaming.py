@@ -103,7 +103,9 @@ class StreamingRecommender:
         m = self.model
         # The model's own empty state, one row per user: (U, L, D) for Hydra's running sums.
         self._S = torch.stack(m.initial_state(capacity), dim=1).to(self._state_dtype)
-        self._h = torch.zeros(capacity, m.hidden_size, dtype=m.item_embedding.weight.dtype, device=self.device)  # (U, D)
+        self._h = torch.zeros(
+            capacity, m.hidden_size, dtype=m.item_embedding.weight.dtype, device=self.device
+        )  # (U, D)
         self._length = torch.zeros(capacity, dtype=torch.long, device=self.device)  # (U,) events so far
         self._window = torch.zeros(capacity, self.max_length, dtype=torch.long, device=self.device)  # (U, N)
 
@@ -337,7 +339,9 @@ class StreamingRecommender:
 
         if missing:
             catalogue.add_items(
-                self.model, self.dataset, [state["added_tokens"][i] for i in missing],
+                self.model,
+                self.dataset,
+                [state["added_tokens"][i] for i in missing],
                 embeddings=state["added_embeddings"][missing],
             )
         added = list(self._added_tokens) + [t for t in state["added_tokens"] if t not in self._added_tokens]
@@ -394,8 +398,19 @@ class StreamingRecommender:
 
 
 _STATE_KEYS = (
-    "format", "max_length", "fingerprint", "item_tokens", "added_tokens", "added_embeddings",
-    "users", "length", "window", "S", "h", "seen_items", "seen_offsets",
+    "format",
+    "max_length",
+    "fingerprint",
+    "item_tokens",
+    "added_tokens",
+    "added_embeddings",
+    "users",
+    "length",
+    "window",
+    "S",
+    "h",
+    "seen_items",
+    "seen_offsets",
 )
 
 

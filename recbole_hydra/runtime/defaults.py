@@ -11,8 +11,11 @@ from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A wheel carries properties/ inside the package; a checkout (or editable install) has it beside it.
 PROPERTIES_DIR = next(
-    (path for path in (os.path.join(_PACKAGE_DIR, "properties"), os.path.join(_PACKAGE_DIR, os.pardir, "properties"))
-     if os.path.isdir(path)),
+    (
+        path
+        for path in (os.path.join(_PACKAGE_DIR, "properties"), os.path.join(_PACKAGE_DIR, os.pardir, "properties"))
+        if os.path.isdir(path)
+    ),
     os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
 )
 SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")

@@ -25,8 +25,9 @@ def model_class(name, option="--model"):
     if name in _EXLIB_MODELS:
         missing = [lib for lib in ("lightgbm", "xgboost") if importlib.util.find_spec(lib) is None]
         if missing:  # RecBole's exlib package imports both
-            raise ConfigError(f"option {option}: {name} needs the optional packages {', '.join(missing)}; "
-                              "install them first")
+            raise ConfigError(
+                f"option {option}: {name} needs the optional packages {', '.join(missing)}; install them first"
+            )
         from recbole.utils import get_model
 
         return get_model(name)
@@ -34,8 +35,9 @@ def model_class(name, option="--model"):
         path = f"recbole.model.{kind}_recommender.{str(name).lower()}"
         if importlib.util.find_spec(path) and hasattr(importlib.import_module(path), name):
             return getattr(importlib.import_module(path), name)
-    raise ConfigError(f"option {option}: {name!r} is not a model RecBole or recbole-hydra knows"
-                      f"{did_you_mean(name, model_names())}")
+    raise ConfigError(
+        f"option {option}: {name!r} is not a model RecBole or recbole-hydra knows{did_you_mean(name, model_names())}"
+    )
 
 
 def sequential_model_class(name, option="--models"):
@@ -44,8 +46,10 @@ def sequential_model_class(name, option="--models"):
 
     found = model_class(name, option)
     if found.type != ModelType.SEQUENTIAL:
-        raise ConfigError(f"option {option}: '{name}' is a {found.type.name.lower()} model; only sequential "
-                          "models fit the leave-one-out next-item protocol")
+        raise ConfigError(
+            f"option {option}: '{name}' is a {found.type.name.lower()} model; only sequential "
+            "models fit the leave-one-out next-item protocol"
+        )
     return found
 
 
@@ -56,6 +60,9 @@ def model_names(kinds=_MODEL_KINDS):
     names = set(PLUGIN_MODELS)
     for kind in kinds:
         package = importlib.import_module(f"recbole.model.{kind}_recommender")
-        names |= {name for name, cls in inspect.getmembers(package, inspect.isclass)
-                  if issubclass(cls, AbstractRecommender) and cls.__module__.startswith(package.__name__)}
+        names |= {
+            name
+            for name, cls in inspect.getmembers(package, inspect.isclass)
+            if issubclass(cls, AbstractRecommender) and cls.__module__.startswith(package.__name__)
+        }
     return sorted(names)

@@ -64,20 +64,28 @@ def check_resume_checkpoint(path, config):
     try:
         state = load_checkpoint(path)
     except Exception as error:  # a truncated or foreign file: torch raises many kinds
-        raise ConfigError(f"option --resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise ConfigError(
+            f"option --resume: {path} is not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(state, dict) or not {"config", "epoch", "state_dict"} <= set(state):
         raise ConfigError(f"option --resume: {path} is not a RecBole checkpoint (expected the file a run saved)")
     saved = state["config"]
     keys = ["model", "dataset", "MAX_ITEM_LIST_LENGTH"] + list(config.parameters.get("Model", []))
     for key in keys:
         if saved[key] != config[key]:
-            raise ConfigError(f"option --resume: {path} was trained with {key}={saved[key]!r} but this run has "
-                              f"{key}={config[key]!r}; expected the settings of the run that saved it")
+            raise ConfigError(
+                f"option --resume: {path} was trained with {key}={saved[key]!r} but this run has "
+                f"{key}={config[key]!r}; expected the settings of the run that saved it"
+            )
     best = best_checkpoint_of(path)
     if best is not None and not os.path.isfile(best):
-        raise ConfigError(f"option --resume: {path} holds the last epoch, but its best-model checkpoint {best} "
-                          "is missing; expected both files side by side (or resume from the best one)")
+        raise ConfigError(
+            f"option --resume: {path} holds the last epoch, but its best-model checkpoint {best} "
+            "is missing; expected both files side by side (or resume from the best one)"
+        )
     if state["epoch"] + 1 >= config["epochs"]:
-        raise ConfigError(f"option --resume: {path} already finished epoch {state['epoch']} of epochs="
-                          f"{config['epochs']}; expected a larger --epochs=N to train further")
+        raise ConfigError(
+            f"option --resume: {path} already finished epoch {state['epoch']} of epochs="
+            f"{config['epochs']}; expected a larger --epochs=N to train further"
+        )
     return state

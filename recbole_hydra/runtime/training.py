@@ -132,8 +132,10 @@ def _load_history(resume_file, next_epoch):
         return [], [], []
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
-    return tuple([tuple(pair) for pair in record.get(key, []) if pair[0] < next_epoch]
-                 for key in ("epoch_seconds", "valid_scores", "random_states"))
+    return tuple(
+        [tuple(pair) for pair in record.get(key, []) if pair[0] < next_epoch]
+        for key in ("epoch_seconds", "valid_scores", "random_states")
+    )
 
 
 def _restore_random_state(random_states, epoch, loaders, resume_file):
@@ -141,14 +143,18 @@ def _restore_random_state(random_states, epoch, loaders, resume_file):
     state = dict(random_states).get(epoch)
     logger = getLogger()
     if state is None:
-        logger.warning(f"{resume_file} holds no random state for epoch {epoch} (a best-model file, or saved "
-                       "by an older version): the resumed run draws fresh random numbers, so its results "
-                       "will differ from those of an uninterrupted run")
+        logger.warning(
+            f"{resume_file} holds no random state for epoch {epoch} (a best-model file, or saved "
+            "by an older version): the resumed run draws fresh random numbers, so its results "
+            "will differ from those of an uninterrupted run"
+        )
         return
     skipped = rng.restore(state, loaders)
     if skipped:
-        logger.warning(f"{resume_file}: random state not restored for {', '.join(skipped)}; the resumed run "
-                       "may differ from an uninterrupted one")
+        logger.warning(
+            f"{resume_file}: random state not restored for {', '.join(skipped)}; the resumed run "
+            "may differ from an uninterrupted one"
+        )
 
 
 def best_epoch_of(valid_scores, bigger=True):
@@ -211,9 +217,15 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
         _restore_random_state(random_states, trainer.start_epoch - 1, loaders, resume_file)
     try:
         best_valid_score, valid_result = trainer.fit(
-            train_data, valid_data, saved=saved, show_progress=config["show_progress"],
-            callback_fn=_last_epoch_saver(trainer, last_file, saved_epochs, epoch_seconds, valid_scores,
-                                          random_states, loaders) if saved else None,
+            train_data,
+            valid_data,
+            saved=saved,
+            show_progress=config["show_progress"],
+            callback_fn=_last_epoch_saver(
+                trainer, last_file, saved_epochs, epoch_seconds, valid_scores, random_states, loaders
+            )
+            if saved
+            else None,
         )
         start = time.perf_counter()
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])

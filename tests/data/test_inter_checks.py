@@ -7,20 +7,27 @@ import subprocess
 import sys
 
 import pytest
-from helpers import FIXTURES, REPO
 
 from recbole_hydra.cli import main
-from recbole_hydra.runtime.config import build_config
 from recbole_hydra.data.inter_checks import DatasetError, InterSpec, check_dataset, check_inter_file
+from recbole_hydra.runtime.config import build_config
+
+from helpers import FIXTURES, REPO
 
 DATA = os.path.join(FIXTURES, "inter")
 SEQUENTIAL = InterSpec(encoding="utf-8", min_user_interactions=2, eval_min_interactions=4)  # HydraRec's defaults
 
 # Each broken file: the line it fails on ("" where no single line is at fault) and what the message says.
 BROKEN = {
-    "empty_file.inter": ("", "empty file; expected a header line user_id:token, item_id:token, timestamp:float separated by '\\t'"),
+    "empty_file.inter": (
+        "",
+        "empty file; expected a header line user_id:token, item_id:token, timestamp:float separated by '\\t'",
+    ),
     "header_only.inter": ("", "no interactions after the header line"),
-    "missing_user_field.inter": ("line 1", "no 'user_id' column (config key USER_ID_FIELD); found uid, item_id, timestamp"),
+    "missing_user_field.inter": (
+        "line 1",
+        "no 'user_id' column (config key USER_ID_FIELD); found uid, item_id, timestamp",
+    ),
     "missing_item_field.inter": ("line 1", "no 'item_id' column (config key ITEM_ID_FIELD); found user_id, movie_id"),
     "missing_timestamp_field.inter": ("line 1", "no 'timestamp' column (config key TIME_FIELD)"),
     "untyped_header.inter": ("line 1", "column 1 is 'user_id'; expected name:type"),
@@ -44,7 +51,10 @@ BROKEN = {
     "quoted_user_id.inter": ("line 6", "user_id is '\"u2': pandas reads a leading double quote"),
     "non_numeric_rating.inter": ("line 4", "rating is 'good', not a number; expected a number or nothing"),
     "not_utf8.inter": ("line 5", "not valid utf-8 text"),
-    "user_with_one_interaction.inter": ("line 10", "user 'u3' has 1 interaction (1 more user too); expected at least 2"),
+    "user_with_one_interaction.inter": (
+        "line 10",
+        "user 'u3' has 1 interaction (1 more user too); expected at least 2",
+    ),
     "no_user_reaches_validation.inter": ("", "no user has 4 interactions (the most is 3)"),
 }
 
@@ -101,7 +111,11 @@ def test_recbole_default_load_col_leaves_out_the_timestamp(tmp_path):
     os.makedirs(tmp_path / "mine")
     shutil.copy(os.path.join(DATA, "good", "crlf_line_endings.inter"), tmp_path / "mine" / "mine.inter")
     config = build_config("HydraRec", "mine", overrides={"data_path": str(tmp_path)})
-    with pytest.raises(DatasetError, match=r"load_col/unload_col leave out the 'timestamp' column .*load_col: \{inter: \[user_id, item_id, timestamp\]\}"):
+    with pytest.raises(
+        DatasetError,
+        match=r"load_col/unload_col leave out the 'timestamp' column "
+        r".*load_col: \{inter: \[user_id, item_id, timestamp\]\}",
+    ):
         check_dataset(config)
 
 
@@ -142,12 +156,17 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
     """The real entry point: status 2, one line on stderr, nothing written."""
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, "run_hydrarec.py"), "--dataset", "nowhere", f"--data_path={tmp_path}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert errors == [f"error: {tmp_path}/nowhere: dataset folder not found (config keys data_path and dataset="
-                      f"'nowhere'); expected {tmp_path}/nowhere/nowhere.inter in RecBole's atomic format "
-                      "(see dataset/README.md)"]
+    assert errors == [
+        f"error: {tmp_path}/nowhere: dataset folder not found (config keys data_path and dataset="
+        f"'nowhere'); expected {tmp_path}/nowhere/nowhere.inter in RecBole's atomic format "
+        "(see dataset/README.md)"
+    ]
     assert os.listdir(tmp_path) == []

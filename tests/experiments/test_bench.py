@@ -9,18 +9,38 @@ from recbole.data import create_dataset
 from recbole.data.transform import construct_transform
 from recbole.utils import get_model
 
-from recbole_hydra.model import hydra_mix
+from recbole_hydra.cli import main
+from recbole_hydra.experiments.bench_cells import (
+    CSV_COLUMNS,
+    LAYER_COLUMNS,
+    BenchSettings,
+    Cell,
+    plan_cells,
+    synthetic_batch,
+)
 from recbole_hydra.experiments.bench_report import main_table, parts_table
 from recbole_hydra.experiments.bench_runner import median_over_rounds, run_cell, run_worker
-from recbole_hydra.experiments.bench_cells import CSV_COLUMNS, LAYER_COLUMNS, BenchSettings, Cell, plan_cells, synthetic_batch
-from recbole_hydra.model import HydraAttention
+from recbole_hydra.model import HydraAttention, hydra_mix
 from recbole_hydra.model.config_checks import check_model_config
-from recbole_hydra.validation import ConfigError
-from recbole_hydra.cli import main
 from recbole_hydra.runtime.config import build_config
+from recbole_hydra.validation import ConfigError
 
-TINY_BENCH = ["--lengths", "8", "16", "--hidden-size", "8", "--repeats", "1", "--warmup", "1",
-              "--models", "HydraRec", "SASRec", "--token-budget", "256"]
+TINY_BENCH = [
+    "--lengths",
+    "8",
+    "16",
+    "--hidden-size",
+    "8",
+    "--repeats",
+    "1",
+    "--warmup",
+    "1",
+    "--models",
+    "HydraRec",
+    "SASRec",
+    "--token-budget",
+    "256",
+]
 
 
 def read_csv(path):
@@ -36,8 +56,14 @@ def test_bench_writes_csv_png_and_tables(workdir, capsys):
     columns, rows = read_csv(out / "bench.csv")
     assert columns == CSV_COLUMNS
     full = [(r["model"], r["mode"], int(r["seq_len"])) for r in rows if r["variant"] == "full"]
-    assert full == [("HydraRec", "causal", 8), ("HydraRec", "bidirectional", 8), ("SASRec", "causal", 8),
-                    ("HydraRec", "causal", 16), ("HydraRec", "bidirectional", 16), ("SASRec", "causal", 16)]
+    assert full == [
+        ("HydraRec", "causal", 8),
+        ("HydraRec", "bidirectional", 8),
+        ("SASRec", "causal", 8),
+        ("HydraRec", "causal", 16),
+        ("HydraRec", "bidirectional", 16),
+        ("SASRec", "causal", 16),
+    ]
     assert {r["variant"] for r in rows} == {"full", "plain", "recbole_gelu", "no_mix", "no_layers"}
     for row in rows:
         assert row["status"] == "ok", row
@@ -54,11 +80,14 @@ def test_bench_writes_csv_png_and_tables(workdir, capsys):
     assert (out / "bench.md").read_text().startswith("Command: `python run_hydrarec.py bench")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--lengths", "50", "0"], "option --lengths must be a positive integer"),
-    (["--models", "Pop"], "option --models: 'Pop' is a traditional model"),
-    (["--dropout", "1.5"], "option --dropout must be a number in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lengths", "50", "0"], "option --lengths must be a positive integer"),
+        (["--models", "Pop"], "option --models: 'Pop' is a traditional model"),
+        (["--dropout", "1.5"], "option --dropout must be a number in [0, 1)"),
+    ],
+)
 def test_bad_options_exit_2_naming_the_option(workdir, capsys, argv, message):
     assert main(["bench", *argv, "--output", str(workdir / "never")]) == 2
     assert message in capsys.readouterr().err
@@ -92,13 +121,26 @@ def test_failures_become_rows_not_crashes(monkeypatch):
 def test_rounds_give_each_cell_its_median_round():
     def row(train, status="ok"):
         ms = None if status != "ok" else train
-        return {"model": "SASRec", "status": status, "note": "" if ms else "over 300 s", "train_ms": ms,
-                "infer_ms": ms, "peak_mem_mb": ms, "infer_peak_mem_mb": ms, "train_wall_ms": ms,
-                "infer_wall_ms": ms, "train_steps_timed": 5, "infer_steps_timed": 5, "rounds": 1}
+        return {
+            "model": "SASRec",
+            "status": status,
+            "note": "" if ms else "over 300 s",
+            "train_ms": ms,
+            "infer_ms": ms,
+            "peak_mem_mb": ms,
+            "infer_peak_mem_mb": ms,
+            "train_wall_ms": ms,
+            "infer_wall_ms": ms,
+            "train_steps_timed": 5,
+            "infer_steps_timed": 5,
+            "rounds": 1,
+        }
 
-    rounds = [[row(10.0), row(1.0), row(0, "timeout")],
-              [row(30.0), row(0, "timeout"), row(0, "timeout")],
-              [row(20.0), row(3.0), row(0, "oom")]]
+    rounds = [
+        [row(10.0), row(1.0), row(0, "timeout")],
+        [row(30.0), row(0, "timeout"), row(0, "timeout")],
+        [row(20.0), row(3.0), row(0, "oom")],
+    ]
     steady, flaky, failed = median_over_rounds(rounds)
     assert steady["train_ms"] == 20.0 and steady["rounds"] == 3 and steady["note"] == ""
     assert flaky["train_ms"] == 2.0 and flaky["rounds"] == 2 and "1 of 3 rounds failed (timeout" in flaky["note"]
@@ -108,21 +150,40 @@ def test_rounds_give_each_cell_its_median_round():
 def test_plan_has_two_hydrarec_rows_per_length_and_same_tokens():
     cells = plan_cells(BenchSettings(lengths=(50, 4000), models=("HydraRec", "BERT4Rec"), parts=False))
     assert [(c.model, c.mode, c.seq_len, c.batch_size) for c in cells] == [
-        ("HydraRec", "causal", 50, 327), ("HydraRec", "bidirectional", 50, 327), ("BERT4Rec", "bidirectional", 50, 327),
-        ("HydraRec", "causal", 4000, 4), ("HydraRec", "bidirectional", 4000, 4), ("BERT4Rec", "bidirectional", 4000, 4),
+        ("HydraRec", "causal", 50, 327),
+        ("HydraRec", "bidirectional", 50, 327),
+        ("BERT4Rec", "bidirectional", 50, 327),
+        ("HydraRec", "causal", 4000, 4),
+        ("HydraRec", "bidirectional", 4000, 4),
+        ("BERT4Rec", "bidirectional", 4000, 4),
     ]
 
 
 def test_ratios_are_to_sasrec_at_the_same_length():
     def row(model, n, train, variant="full", status="ok"):
-        return {"model": model, "mode": "causal", "variant": variant, "seq_len": n, "batch_size": 1,
-                "train_ms": train, "infer_ms": train and train / 2, "peak_mem_mb": train and train * 10,
-                "status": status, "note": ""}
+        return {
+            "model": model,
+            "mode": "causal",
+            "variant": variant,
+            "seq_len": n,
+            "batch_size": 1,
+            "train_ms": train,
+            "infer_ms": train and train / 2,
+            "peak_mem_mb": train and train * 10,
+            "status": status,
+            "note": "",
+        }
 
-    rows = [row("HydraRec", 50, 40.0), row("SASRec", 50, 80.0), row("HydraRec", 200, 10.0),
-            row("SASRec", 200, None, status="timeout"), row("HydraRec", 50, 30.0, "no_mix"),
-            row("HydraRec", 50, 20.0, "no_layers"), row("HydraRec", 50, 60.0, "plain"),
-            row("HydraRec", 50, 52.0, "recbole_gelu")]
+    rows = [
+        row("HydraRec", 50, 40.0),
+        row("SASRec", 50, 80.0),
+        row("HydraRec", 200, 10.0),
+        row("SASRec", 200, None, status="timeout"),
+        row("HydraRec", 50, 30.0, "no_mix"),
+        row("HydraRec", 50, 20.0, "no_layers"),
+        row("HydraRec", 50, 60.0, "plain"),
+        row("HydraRec", 50, 52.0, "recbole_gelu"),
+    ]
     table = main_table(rows).splitlines()
     assert "| 0.50 " in table[2]  # HydraRec at N=50: 40 / 80
     assert "timeout" in table[5] and "0.50" not in table[4]  # no reference at N=200, no ratio
@@ -177,8 +238,11 @@ def test_compile_key_is_validated(tiny_config):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_bf16_autocast_keeps_hydrarec_finite(tiny_config, bidirectional):
     n = 50
-    config = build_config("HydraRec", "ml-100k", overrides=dict(
-        tiny_config, MAX_ITEM_LIST_LENGTH=n, bidirectional=bidirectional, ft_ratio=0.0))
+    config = build_config(
+        "HydraRec",
+        "ml-100k",
+        overrides=dict(tiny_config, MAX_ITEM_LIST_LENGTH=n, bidirectional=bidirectional, ft_ratio=0.0),
+    )
     dataset = create_dataset(config)
     transform = construct_transform(config)
     torch.manual_seed(0)

@@ -10,22 +10,28 @@ import time
 
 import pytest
 
-from helpers import REPO, TINY
-from helpers import overrides, write_dataset
-from recbole_hydra.files import load_yaml
-from recbole_hydra.runtime.checkpoints import load_checkpoint
-from recbole_hydra.validation import ConfigError
 from recbole_hydra.cli import main
 from recbole_hydra.experiments.compare import compare, resolve_references, run_in_subprocess
 from recbole_hydra.experiments.grid import PROTOCOL, expand_models, model_modes
-from recbole_hydra.runtime.training import RunResult
 from recbole_hydra.experiments.tables import read_rows, summary_table
+from recbole_hydra.files import load_yaml
+from recbole_hydra.runtime.checkpoints import load_checkpoint
+from recbole_hydra.runtime.training import RunResult
+from recbole_hydra.validation import ConfigError
+
+from helpers import REPO, TINY, overrides, write_dataset
 
 # TINY without its metrics: compare's own protocol (Hit, NDCG, MRR at 10 and 20) must show.
 SMALL = {key: value for key, value in TINY.items() if key not in ("metrics", "topk", "valid_metric", "use_gpu")}
 METRIC_COLUMNS = [f"test_{m}@{k}" for m in ("hit", "ndcg", "mrr") for k in (10, 20)] + ["valid_ndcg@10"]
-COST_COLUMNS = ["best_epoch", "train_seconds_per_epoch", "inference_seconds", "peak_memory_mb",
-                "peak_memory_kind", "parameters"]
+COST_COLUMNS = [
+    "best_epoch",
+    "train_seconds_per_epoch",
+    "inference_seconds",
+    "peak_memory_mb",
+    "peak_memory_kind",
+    "parameters",
+]
 
 
 def test_models_expand_to_modes():
@@ -38,9 +44,13 @@ def test_models_expand_to_modes():
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("NoSuchRec", "'NoSuchRec' is not a model RecBole or recbole-hydra knows"), ("sasrec", "did you mean 'SASRec'"),
-     ("BPR", "general model; only sequential"),
-     ("HydraRec:both", "mode 'both'"), ("SASRec:causal", "only HydraRec")],
+    [
+        ("NoSuchRec", "'NoSuchRec' is not a model RecBole or recbole-hydra knows"),
+        ("sasrec", "did you mean 'SASRec'"),
+        ("BPR", "general model; only sequential"),
+        ("HydraRec:both", "mode 'both'"),
+        ("SASRec:causal", "only HydraRec"),
+    ],
 )
 def test_bad_model_names_fail_before_anything_runs(spec, message):
     with pytest.raises(ConfigError, match=message):
@@ -54,8 +64,21 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert main(["compare", "--threads", "0"]) == 2
     assert main(["compare", "--jobs", "0"]) == 2
     assert main(["compare", "--models", "HydraRec", "--bidirectional=True"]) == 2
-    assert main(["compare", "--models", "HydraRec", "SASRec", "--reference", "HydraRec",
-                 "--output", str(workdir / "unused")]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--models",
+                "HydraRec",
+                "SASRec",
+                "--reference",
+                "HydraRec",
+                "--output",
+                str(workdir / "unused"),
+            ]
+        )
+        == 2
+    )
     assert "--reference: 'HydraRec' is 2 rows; name one, e.g. HydraRec:causal" in capsys.readouterr().err
     assert not (workdir / "unused").exists()
 
@@ -65,7 +88,9 @@ def test_references_default_to_sasrec_and_must_be_compared_rows():
     assert resolve_references(None, variants) == [("SASRec", "causal")]
     assert resolve_references(None, expand_models(["HydraRec", "GRU4Rec"])) == []  # no SASRec: no ratios
     assert resolve_references(["BERT4Rec", "HydraRec:causal", "BERT4Rec"], variants) == [
-        ("BERT4Rec", "bidirectional"), ("HydraRec", "causal")]
+        ("BERT4Rec", "bidirectional"),
+        ("HydraRec", "causal"),
+    ]
     with pytest.raises(ConfigError, match="--reference: 'GRU4Rec' is not one of the compared rows"):
         resolve_references(["GRU4Rec"], variants)
     with pytest.raises(ConfigError, match="option --reference: 'Nope' is not a model RecBole or recbole-hydra knows"):
@@ -78,11 +103,19 @@ def test_summary_table_means_stds_best_and_ratios():
         {"model": "A", "mode": "-", "acc": "0.4", "secs": "6"},
         {"model": "SASRec", "mode": "causal", "acc": "0.1", "secs": "10"},
     ]
-    table = summary_table(rows, ["model", "mode"], higher_is_better=["acc"], lower_is_better=["secs"],
-                          decimals={"secs": 1}, references=[("SASRec", "causal"), ("A", "-"), ("Absent", "-")],
-                          ratio_columns={"secs": "time"})
-    lines = {cells[0]: cells for cells in
-             ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines())}
+    table = summary_table(
+        rows,
+        ["model", "mode"],
+        higher_is_better=["acc"],
+        lower_is_better=["secs"],
+        decimals={"secs": 1},
+        references=[("SASRec", "causal"), ("A", "-"), ("Absent", "-")],
+        ratio_columns={"secs": "time"},
+    )
+    lines = {
+        cells[0]: cells
+        for cells in ([cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines())
+    }
     assert lines["model"][-2:] == ["time vs SASRec causal", "time vs A"]  # no column for a reference without rows
     assert lines["A"][3:] == ["**0.3000 ± 0.1414**", "**5.0 ± 1.4**", "0.50×", "1.00×"]
     assert lines["SASRec"][3:] == ["0.1000", "10.0", "1.00×", "2.00×"]
@@ -94,10 +127,20 @@ def _fake_runner(calls):
     def run(entry, dataset, threads, workdir, quiet=False):
         calls.append(entry.name)
         result = RunResult(
-            model=entry.model, dataset=dataset, seed=entry.seed, best_valid_score=0.5,
-            valid_result={"ndcg@10": 0.5}, test_result={name[5:]: 0.25 for name in METRIC_COLUMNS[:-1]},
-            best_epoch=0, epochs_run=1, train_seconds_per_epoch=1.0, inference_seconds=0.1,
-            peak_memory_mb=100.0, peak_memory_kind="process_peak_rss", parameters=10, checkpoint="",
+            model=entry.model,
+            dataset=dataset,
+            seed=entry.seed,
+            best_valid_score=0.5,
+            valid_result={"ndcg@10": 0.5},
+            test_result={name[5:]: 0.25 for name in METRIC_COLUMNS[:-1]},
+            best_epoch=0,
+            epochs_run=1,
+            train_seconds_per_epoch=1.0,
+            inference_seconds=0.1,
+            peak_memory_mb=100.0,
+            peak_memory_kind="process_peak_rss",
+            parameters=10,
+            checkpoint="",
         )
         return dataclasses.asdict(result), {"model": entry.model}, "cpu"
 
@@ -119,8 +162,16 @@ def _crashing_inside(model):
 def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tmp_path):
     output = tmp_path / "cmp"
     overrides = dict(SMALL, state="INFO")  # INFO: the runs print their logs
-    args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", seeds=1,
-                output_dir=str(output), overrides=overrides, threads=1, jobs=2, command="compare --the-command")
+    args = dict(
+        models=["SASRec", "HydraRec:bidirectional"],
+        dataset="ml-100k",
+        seeds=1,
+        output_dir=str(output),
+        overrides=overrides,
+        threads=1,
+        jobs=2,
+        command="compare --the-command",
+    )
     # Both runs side by side, each in its own process; HydraRec's fails there, SASRec must still finish.
     compare(**args, runner=_crashing_inside("HydraRec"))
 
@@ -183,13 +234,27 @@ def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
         return fake(entry, dataset, threads, workdir)
 
     output = tmp_path / "jobs"
-    compare(models=["SASRec", "BERT4Rec"], dataset="ml-100k", seeds=2, output_dir=str(output),
-            overrides=SMALL, threads=1, jobs=2, command="compare -j 2", runner=runner)
+    compare(
+        models=["SASRec", "BERT4Rec"],
+        dataset="ml-100k",
+        seeds=2,
+        output_dir=str(output),
+        overrides=SMALL,
+        threads=1,
+        jobs=2,
+        command="compare -j 2",
+        runner=runner,
+    )
     rows = read_rows(output / "comparison.csv")
     assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
-        ("BERT4Rec", "2020", "ok"), ("BERT4Rec", "2021", "ok"), ("SASRec", "2020", "ok"), ("SASRec", "2021", "ok")]
-    assert sorted(calls) == sorted(["SASRec-causal-2020", "BERT4Rec-bidirectional-2020",
-                                    "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"])
+        ("BERT4Rec", "2020", "ok"),
+        ("BERT4Rec", "2021", "ok"),
+        ("SASRec", "2020", "ok"),
+        ("SASRec", "2021", "ok"),
+    ]
+    assert sorted(calls) == sorted(
+        ["SASRec-causal-2020", "BERT4Rec-bidirectional-2020", "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"]
+    )
     assert "runs side by side: 2" in (output / "comparison.md").read_text()
 
 
@@ -221,12 +286,27 @@ def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
     settings = overrides(tmp_path, train_batch_size=128, stopping_step=50, epochs=30)
     yaml_file = tmp_path / "syn.yaml"
     yaml_file.write_text("".join(f"{key}: {value!r}\n" for key, value in settings.items()))
-    command = [sys.executable, os.path.join(REPO, "run_hydrarec.py"), "compare", "--dataset", "syn",
-               "--models", "HydraRec:causal", "--seeds", "1", "--threads", "1", "--output", str(tmp_path / "cmp"),
-               "--config_files", str(yaml_file)]
+    command = [
+        sys.executable,
+        os.path.join(REPO, "run_hydrarec.py"),
+        "compare",
+        "--dataset",
+        "syn",
+        "--models",
+        "HydraRec:causal",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+        "--output",
+        str(tmp_path / "cmp"),
+        "--config_files",
+        str(yaml_file),
+    ]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=environment)
+    process = subprocess.Popen(
+        command, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment
+    )
     last_files = os.path.join(settings["checkpoint_dir"], "*-last.pth")
     deadline = time.monotonic() + 240
     while not glob.glob(last_files):
@@ -262,9 +342,17 @@ def _tuning_summary(folder, searches):
     from recbole_hydra.experiments.tables import write_rows
 
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"model": model, "mode": mode, "status": status, "trials": 2, "failed_trials": 0,
-             "best_config": json.dumps(config) if config is not None else ""}
-            for model, mode, status, config in searches]
+    rows = [
+        {
+            "model": model,
+            "mode": mode,
+            "status": status,
+            "trials": 2,
+            "failed_trials": 0,
+            "best_config": json.dumps(config) if config is not None else "",
+        }
+        for model, mode, status, config in searches
+    ]
     write_rows(folder / "tuning_summary.csv", rows)
     return folder
 
@@ -272,18 +360,36 @@ def _tuning_summary(folder, searches):
 def test_compare_tuned_runs_each_model_with_its_best_config(workdir, tmp_path, capsys):
     import json
 
-    tuning = _tuning_summary(tmp_path / "tuning", [
-        ("SASRec", "causal", "ok", {"learning_rate": 0.003, "hidden_dropout_prob": 0.2}),
-        ("HydraRec", "bidirectional", "ok", {"learning_rate": 0.002, "mask_ratio": 0.3}),
-        ("BERT4Rec", "bidirectional", "failed: no trial of 2 reported a validation score", None),
-    ])
+    tuning = _tuning_summary(
+        tmp_path / "tuning",
+        [
+            ("SASRec", "causal", "ok", {"learning_rate": 0.003, "hidden_dropout_prob": 0.2}),
+            ("HydraRec", "bidirectional", "ok", {"learning_rate": 0.002, "mask_ratio": 0.3}),
+            ("BERT4Rec", "bidirectional", "failed: no trial of 2 reported a validation score", None),
+        ],
+    )
     (tuning / "ray_results").mkdir()  # the settings the SASRec search ran with
-    searched = {**PROTOCOL, **SMALL, "data_path": str(workdir / "dataset"), "train_batch_size": 512, "epochs": 3,
-                "eval_step": 1, "state": "WARNING"}  # as tune records them
+    searched = {
+        **PROTOCOL,
+        **SMALL,
+        "data_path": str(workdir / "dataset"),
+        "train_batch_size": 512,
+        "epochs": 3,
+        "eval_step": 1,
+        "state": "WARNING",
+    }  # as tune records them
     (tuning / "ray_results" / "SASRec-causal.json").write_text(json.dumps({"settings": searched}))
     output, calls = tmp_path / "cmp", []
-    args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", seeds=1, output_dir=str(output),
-                overrides=SMALL, threads=1, command="compare --tuned", tuned=str(tuning))
+    args = dict(
+        models=["SASRec", "HydraRec:bidirectional"],
+        dataset="ml-100k",
+        seeds=1,
+        output_dir=str(output),
+        overrides=SMALL,
+        threads=1,
+        command="compare --tuned",
+        tuned=str(tuning),
+    )
     seen = {}
 
     def runner(entry, dataset, threads, workdir, quiet=False):
@@ -291,15 +397,19 @@ def test_compare_tuned_runs_each_model_with_its_best_config(workdir, tmp_path, c
         return _fake_runner(calls)(entry, dataset, threads, workdir)
 
     table = compare(**args, runner=runner)
-    assert seen["SASRec-causal-2020"]["learning_rate"] == 0.003 and seen["SASRec-causal-2020"]["hidden_dropout_prob"] == 0.2
+    assert (
+        seen["SASRec-causal-2020"]["learning_rate"] == 0.003
+        and seen["SASRec-causal-2020"]["hidden_dropout_prob"] == 0.2
+    )
     hydra = seen["HydraRec-bidirectional-2020"]
     assert (hydra["learning_rate"], hydra["mask_ratio"], hydra["bidirectional"]) == (0.002, 0.3, True)
     assert "Tuned per model" in table
     assert "- SASRec (causal): `hidden_dropout_prob`: `0.2`, `learning_rate`: `0.003`" in table
     # The search used another batch size: say so (a note, not an error; it may be on purpose), and only that.
     notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
-    assert notes == ["compare: note: the search of SASRec (causal) ran with train_batch_size=512, "
-                     "this comparison uses 1024"]
+    assert notes == [
+        "compare: note: the search of SASRec (causal) ran with train_batch_size=512, this comparison uses 1024"
+    ]
     saved = load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
     assert saved["learning_rate"] == 0.003  # the run's own config file holds the tuned values
 
@@ -323,6 +433,18 @@ def test_compare_tuned_runs_each_model_with_its_best_config(workdir, tmp_path, c
 
 
 def test_cli_compare_tuned_names_a_missing_folder(workdir, capsys):
-    assert main(["compare", "--models", "SASRec", "--tuned", str(workdir / "no-tuning"),
-                 "--output", str(workdir / "unused")]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--models",
+                "SASRec",
+                "--tuned",
+                str(workdir / "no-tuning"),
+                "--output",
+                str(workdir / "unused"),
+            ]
+        )
+        == 2
+    )
     assert "--tuned: " in capsys.readouterr().err and not (workdir / "unused").exists()

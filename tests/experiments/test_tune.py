@@ -6,18 +6,20 @@ import signal
 
 import pytest
 
-from helpers import TINY
-from recbole_hydra.validation import ConfigError
-from recbole_hydra.experiments.tables import read_rows
 from recbole_hydra.experiments.search_spaces import FALLBACK_SPACE, read_space, space_file
+from recbole_hydra.experiments.tables import read_rows
 from recbole_hydra.experiments.tune import tune_models, worker_env
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR as SEARCH_DIR
+from recbole_hydra.validation import ConfigError
+
+from helpers import TINY
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
-SMALL = {key: value for key, value in TINY.items() if key not in ("metrics", "topk", "valid_metric", "use_gpu",
-                                                                  "epochs")}
+SMALL = {
+    key: value for key, value in TINY.items() if key not in ("metrics", "topk", "valid_metric", "use_gpu", "epochs")
+}
 
 
 def _write(folder, name, text):
@@ -71,8 +73,9 @@ def test_cli_rejects_bad_budgets(workdir, capsys):
 def test_unknown_space_key_fails_before_ray_starts(tmp_path, workdir):
     _write(tmp_path, "SASRec.yaml", "hiden_size: {choice: [16]}\n")
     with pytest.raises(ConfigError, match="hiden_size"):
-        tune_models(["SASRec"], "ml-100k", 1, 1, output_dir=str(tmp_path / "out"), overrides=SMALL,
-                    space_dir=str(tmp_path))
+        tune_models(
+            ["SASRec"], "ml-100k", 1, 1, output_dir=str(tmp_path / "out"), overrides=SMALL, space_dir=str(tmp_path)
+        )
     assert not ray.is_initialized()
 
 
@@ -109,8 +112,16 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
     # int(mask_ratio × MAX_ITEM_LIST_LENGTH) = 0: every bidirectional HydraRec trial crashes in its constructor.
     _write(spaces, "HydraRec.yaml", "mask_ratio: {choice: [0.05, 0.06]}\n")
     output = tmp_path / "tuning"
-    args = dict(models=["SASRec", "HydraRec:bidirectional"], dataset="ml-100k", num_samples=2, max_epochs=1,
-                output_dir=str(output), overrides=SMALL, space_dir=str(spaces), command="tune --test")
+    args = dict(
+        models=["SASRec", "HydraRec:bidirectional"],
+        dataset="ml-100k",
+        num_samples=2,
+        max_epochs=1,
+        output_dir=str(output),
+        overrides=SMALL,
+        space_dir=str(spaces),
+        command="tune --test",
+    )
 
     _, finished = tune_models(**args, callbacks=[InterruptOnce(tmp_path)])
     assert not finished
@@ -131,14 +142,19 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
     assert hydra["status"].startswith("failed")
     assert "| SASRec" in text and (output / "tuning_summary.md").read_text() == text
     trials = read_rows(output / "trials.csv")  # every trial, best first, its config in columns
-    assert [(t["model"], t["status"], t["epochs"]) for t in trials if t["model"] == "SASRec"] == [("SASRec", "ok", "1")] * 2
+    assert [(t["model"], t["status"], t["epochs"]) for t in trials if t["model"] == "SASRec"] == [
+        ("SASRec", "ok", "1")
+    ] * 2
     sasrec_trials_rows = [t for t in trials if t["model"] == "SASRec"]
     assert float(sasrec_trials_rows[0]["best_valid_ndcg@10"]) == pytest.approx(float(sasrec["best_valid_ndcg@10"]))
     assert float(sasrec_trials_rows[0]["seconds_per_epoch"]) > 0
-    assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(json.loads(sasrec["best_config"])["learning_rate"])
+    assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(
+        json.loads(sasrec["best_config"])["learning_rate"]
+    )
     hydra_trials = [t for t in trials if t["model"] == "HydraRec"]
-    assert len(hydra_trials) == 2 and all(t["status"].startswith("failed: ") and "mask_ratio" in t["status"]
-                                          for t in hydra_trials)
+    assert len(hydra_trials) == 2 and all(
+        t["status"].startswith("failed: ") and "mask_ratio" in t["status"] for t in hydra_trials
+    )
     with pytest.raises(ConfigError, match="num_samples"):  # a different search in the same folder
         tune_models(**dict(args, num_samples=3))
 

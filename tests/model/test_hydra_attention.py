@@ -117,5 +117,45 @@ def test_hand_written_backward_matches_autograd_of_the_formula(causal, index):
     reference = hydra_mix_packed_reference(qkv, mask, causal, index)
     torch.testing.assert_close(ours, reference)
     grad_out = torch.randn_like(ours)
-    torch.testing.assert_close(torch.autograd.grad(ours, qkv, grad_out)[0],
-                               torch.autograd.grad(reference, qkv, grad_out)[0])
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, qkv, grad_out)[0], torch.autograd.grad(reference, qkv, grad_out)[0]
+    )
+
+
+# ----- the recurrent step -------------------------------------------------------------------
+
+
+def test_step_replays_forward_position_by_position(inputs):
+    """A causal sequence fed one position at a time through `step` gives `forward`'s outputs."""
+    x, _ = inputs
+    layer = HydraAttention(D, causal=True).double().eval()
+    full = layer(x, torch.ones(B, N, dtype=torch.bool))  # (B, N, D)
+    state = layer.initial_state(B)
+    assert state.shape == (B, D) and not state.any()
+    for t in range(N):
+        out, state = layer.step(x[:, t], state)
+        torch.testing.assert_close(out, full[:, t])
+
+
+def test_layer_step_replays_layer_forward(inputs):
+    from recbole_hydra.model import HydraLayer
+
+    x, _ = inputs
+    layer = HydraLayer(D, 2 * D, causal=True, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu", eps=1e-12)
+    layer = layer.double().eval()
+    full = layer(x, torch.ones(B, N, dtype=torch.bool))
+    state = layer.initial_state(B)
+    for t in range(N):
+        out, state = layer.step(x[:, t], state)
+        torch.testing.assert_close(out, full[:, t])
+
+
+def test_step_keeps_its_sum_in_fp32_for_half_precision_weights():
+    layer = HydraAttention(D, causal=True).to(torch.bfloat16)
+    assert layer.initial_state(2).dtype == torch.float32
+
+
+def test_bidirectional_attention_has_no_step(inputs):
+    layer = HydraAttention(D, causal=False).double()
+    with pytest.raises(ValueError, match="causal"):
+        layer.step(inputs[0][:, 0], layer.initial_state(B))

@@ -68,7 +68,9 @@ def test_bpr_loss_trains(tiny_config):
     result = run_recbole(
         model="HydraRec",
         dataset="ml-100k",
-        config_dict=dict(tiny_config, loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1}),
+        config_dict=dict(
+            tiny_config, loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1}
+        ),
     )
     assert result["test_result"]["ndcg@10"] > 0
 
@@ -104,3 +106,24 @@ def test_fused_activation_is_recboles_function(act):
     x = torch.randn(4, 100, dtype=torch.float64) * 4
     recboles = layer.feed_forward.get_hidden_act(act)
     torch.testing.assert_close(layer.feed_forward.intermediate_act_fn(x), recboles(x))
+
+
+def test_model_step_replays_encode(tiny_config):
+    """HydraRec.step, one item at a time from the empty state, equals encode() at every position."""
+    from recbole.data import create_dataset
+    from recbole.utils import get_model
+
+    from recbole_hydra.runtime.config import build_config
+
+    config = build_config("HydraRec", "ml-100k", overrides=dict(tiny_config, n_layers=2))
+    model = get_model("HydraRec")(config, create_dataset(config)).double().eval()
+    torch.manual_seed(0)
+    n = config["MAX_ITEM_LIST_LENGTH"]
+    seq = torch.randint(1, model.n_items, (4, n))  # (B, N) full histories
+    with torch.no_grad():
+        full = model.encode(seq)  # (B, N, D)
+        states = model.initial_state(4)
+        assert len(states) == 2
+        for t in range(n):
+            h, states = model.step(seq[:, t], torch.full((4,), t), states)
+            torch.testing.assert_close(h, full[:, t])

@@ -277,7 +277,8 @@ def test_carry_over_and_fine_tune_on_new_data(trained, workdir, tmp_path):
 
     settings = {key: value for key, value in TINY.items() if key not in ("n_layers", "MAX_ITEM_LIST_LENGTH")}
     new_config = fine_tune_config(
-        config, "ml-100k-new",
+        config,
+        "ml-100k-new",
         overrides=dict(
             settings,
             data_path=str(tmp_path / "data"),

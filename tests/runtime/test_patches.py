@@ -11,9 +11,9 @@ from recbole_hydra import HydraRec
 from recbole_hydra.files import load_yaml
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.runtime import patches
+from recbole_hydra.runtime.config import build_config, parse_overrides
 from recbole_hydra.runtime.defaults import model_yaml
 from recbole_hydra.validation import ConfigError
-from recbole_hydra.runtime.config import build_config, parse_overrides
 
 
 def test_recbole_finds_hydrarec():
@@ -80,8 +80,11 @@ def test_config_errors_name_the_key(key, value, expected):
 
 def test_bidirectional_needs_enough_masked_items():
     with pytest.raises(ConfigError, match="mask_ratio"):
-        Config(model="HydraRec", dataset="ml-100k",
-               config_dict={"bidirectional": True, "mask_ratio": 0.01, "MAX_ITEM_LIST_LENGTH": 10})
+        Config(
+            model="HydraRec",
+            dataset="ml-100k",
+            config_dict={"bidirectional": True, "mask_ratio": 0.01, "MAX_ITEM_LIST_LENGTH": 10},
+        )
 
 
 def test_bidirectional_refuses_another_transform():
@@ -97,7 +100,9 @@ def test_misspelt_key_is_an_error():
 
 
 def test_overrides_are_typed_without_eval():
-    parsed = parse_overrides(["--epochs=3", "--bidirectional=true", "--topk=[10, 20]", "--learner=adam", "--x=__import__('os')"])
+    parsed = parse_overrides(
+        ["--epochs=3", "--bidirectional=true", "--topk=[10, 20]", "--learner=adam", "--x=__import__('os')"]
+    )
     assert parsed == {"epochs": 3, "bidirectional": True, "topk": [10, 20], "learner": "adam", "x": "__import__('os')"}
     with pytest.raises(ConfigError, match="--key=value"):
         parse_overrides(["epochs=3"])
@@ -120,8 +125,10 @@ def test_recbole_models_leave_torch_anomaly_detection_off():
 def test_import_prints_no_ray_pkg_resources_warning():
     """`import recbole_hydra` starts every CLI command: Ray's pkg_resources notice must not be the first
     thing users read, yet other warnings must still show."""
-    code = ("import warnings, sys; import recbole_hydra; assert 'ray' in sys.modules; "
-            "warnings.warn('pkg_resources is deprecated, from elsewhere', UserWarning)")
+    code = (
+        "import warnings, sys; import recbole_hydra; assert 'ray' in sys.modules; "
+        "warnings.warn('pkg_resources is deprecated, from elsewhere', UserWarning)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "ray/_private" not in done.stderr and "from elsewhere" in done.stderr

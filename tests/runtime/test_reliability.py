@@ -18,7 +18,6 @@ from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 from recbole.utils import get_trainer, init_seed
-from helpers import REPO, overrides, write_dataset
 
 from recbole_hydra import HydraAttention, HydraRec
 from recbole_hydra.cli import main
@@ -31,6 +30,7 @@ from recbole_hydra.runtime.run_checks import check_resume_checkpoint
 from recbole_hydra.runtime.training import TrainingInterrupted, best_epoch_of, prepare, train_and_test
 from recbole_hydra.validation import ConfigError
 
+from helpers import REPO, overrides, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,12 @@ def syn(tmp_path_factory):
         ("seed", -1, "config key 'seed' must be an integer in [0, 2**32), got -1"),
         ("seed", 2.5, "config key 'seed' must be an integer in [0, 2**32)"),
         ("topk", [10, 0], "RecBole rejected the settings: topk must be a positive integer"),
-        ("valid_metric", "NDCG@20", "config key 'valid_metric' must be one of the metrics this run computes (from 'metrics' and 'topk'): recall@10, mrr@10, ndcg@10"),
+        (
+            "valid_metric",
+            "NDCG@20",
+            "config key 'valid_metric' must be one of the metrics this run computes (from 'metrics' and 'topk'): "
+            "recall@10, mrr@10, ndcg@10",
+        ),
         ("valid_metric", "AUC", "config key 'valid_metric' must be one of"),
         ("metrics", ["NDCG", "Foo"], "RecBole rejected the settings: There is no metric named 'Foo'"),
         ("hiden_size", 8, "unknown config key 'hiden_size' (did you mean 'hidden_size'?)"),
@@ -72,15 +77,19 @@ def test_run_config_errors_name_the_key(key, value, expected):
 
 
 def test_valid_metric_follows_metrics_and_topk():
-    config = build_config("HydraRec", "ml-100k", overrides={"metrics": ["Hit", "GAUC"], "topk": [5, 20], "valid_metric": "gauc"})
+    config = build_config(
+        "HydraRec", "ml-100k", overrides={"metrics": ["Hit", "GAUC"], "topk": [5, 20], "valid_metric": "gauc"}
+    )
     assert config["valid_metric"] == "gauc"
     build_config("HydraRec", "ml-100k", overrides={"metrics": ["Hit"], "topk": 20, "valid_metric": "Hit@20"})
 
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("SASRecc", "'SASRecc' is not a model RecBole or recbole-hydra knows (did you mean 'SASRec'?)"),
-     ("hydrarec", "(did you mean 'HydraRec'?)")],
+    [
+        ("SASRecc", "'SASRecc' is not a model RecBole or recbole-hydra knows (did you mean 'SASRec'?)"),
+        ("hydrarec", "(did you mean 'HydraRec'?)"),
+    ],
 )
 def test_unknown_model_is_a_config_error(name, expected):
     with pytest.raises(ConfigError) as caught:
@@ -178,12 +187,14 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
 
     # Interrupted again before the resumed run saved anything: the same checkpoint, still epoch 1.
     with pytest.raises(TrainingInterrupted) as caught:
-        train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
-                       resume_file=last)
+        train_and_test(
+            build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)), resume_file=last
+        )
     assert (caught.value.checkpoint, caught.value.epoch) == (last, 1)
 
-    result = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)),
-                            resume_file=last)
+    result = train_and_test(
+        build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, stopping_step=10)), resume_file=last
+    )
     assert result.epochs_run == 4 and len(result.valid_scores) == 4
     assert result.best_epoch == best_epoch_of(list(enumerate(result.valid_scores)))
     assert load_checkpoint(result.checkpoint)["epoch"] == result.best_epoch  # the model tested
@@ -284,7 +295,12 @@ def test_resume_refuses_a_checkpoint_from_another_run(syn):
         g.write(f.read(1000))
     with pytest.raises(ConfigError, match="is not a readable checkpoint"):
         check_resume_checkpoint(truncated, same)
-    assert check_resume_checkpoint(result.checkpoint, build_config("HydraRec", "syn", overrides=dict(settings, epochs=3)))["epoch"] == 0
+    assert (
+        check_resume_checkpoint(result.checkpoint, build_config("HydraRec", "syn", overrides=dict(settings, epochs=3)))[
+            "epoch"
+        ]
+        == 0
+    )
 
 
 def test_sigint_from_outside_prints_one_line_and_exits_130(syn):
@@ -294,7 +310,10 @@ def test_sigint_from_outside_prints_one_line_and_exits_130(syn):
     before = set(glob.glob(os.path.join(saved, "*-last.pth")))
     process = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "run_hydrarec.py"), *_train_args(yaml_file, "--epochs=500")],
-        cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=str(folder),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
         # A shell starts background jobs with SIGINT ignored and Python keeps an ignored SIGINT:
         # give the run the default disposition, as a terminal would.
@@ -319,8 +338,10 @@ def test_sigint_from_outside_prints_one_line_and_exits_130(syn):
 
 def test_same_seed_gives_the_same_metrics_and_weights(syn):
     _, settings, _ = syn
-    runs = [train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=2, seed=seed)))
-            for seed in (7, 7, 8)]
+    runs = [
+        train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=2, seed=seed)))
+        for seed in (7, 7, 8)
+    ]
     first, second, other = runs
     assert len({run.checkpoint for run in runs}) == 3  # RecBole would name all three by the same second
     assert first.test_result == second.test_result and first.valid_scores == second.valid_scores
@@ -337,7 +358,11 @@ def test_same_seed_gives_the_same_metrics_and_weights(syn):
 @pytest.fixture(scope="module", params=[False, True], ids=["causal", "bidirectional"])
 def hydrarec(request, syn):
     _, settings, _ = syn
-    config = build_config("HydraRec", "syn", overrides=dict(settings, bidirectional=request.param, hidden_dropout_prob=0.0, attn_dropout_prob=0.0))
+    config = build_config(
+        "HydraRec",
+        "syn",
+        overrides=dict(settings, bidirectional=request.param, hidden_dropout_prob=0.0, attn_dropout_prob=0.0),
+    )
     init_seed(config["seed"], True)
     dataset = create_dataset(config)
     train_data, _, _ = data_preparation(config, dataset)  # builds the mask transform's field names
@@ -352,12 +377,21 @@ def _edge_batch(model, histories):
     for row, items in enumerate(histories):
         seq[row, : len(items)] = torch.tensor(items)
     lengths = torch.tensor([max(len(items), 1) for items in histories])
-    batch = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths, model.POS_ITEM_ID: torch.ones(len(histories), dtype=torch.long)}
+    batch = {
+        model.ITEM_SEQ: seq,
+        model.ITEM_SEQ_LEN: lengths,
+        model.POS_ITEM_ID: torch.ones(len(histories), dtype=torch.long),
+    }
     if model.bidirectional:
         masked = seq.clone()
         masked[torch.arange(len(histories)), lengths - 1] = model.mask_token  # mask each history's last item
-        batch.update({model.MASK_ITEM_SEQ: masked, model.MASK_INDEX: (lengths - 1).unsqueeze(1),
-                      model.POS_ITEMS: seq.gather(1, (lengths - 1).unsqueeze(1)).clamp(min=1)})
+        batch.update(
+            {
+                model.MASK_ITEM_SEQ: masked,
+                model.MASK_INDEX: (lengths - 1).unsqueeze(1),
+                model.POS_ITEMS: seq.gather(1, (lengths - 1).unsqueeze(1)).clamp(min=1),
+            }
+        )
     return Interaction(batch)
 
 
@@ -452,7 +486,6 @@ def test_runs_started_in_the_same_second_claim_distinct_checkpoints(tmp_path):
     # Side-by-side runs (compare --jobs 2) ask for the same RecBole name at the same moment.
     # Threads race on the same O_EXCL open as processes do, without forking a torch process.
     from concurrent.futures import ThreadPoolExecutor
-
 
     wanted = str(tmp_path / "saved" / "HydraRec-Nov-25-2026_19-57-59.pth")
     with ThreadPoolExecutor(8) as pool:

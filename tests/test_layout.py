@@ -1,0 +1,123 @@
+"""The package's shape, as docs/design.md draws it: which room may import which, and no import cycle.
+
+Imports inside functions count: a deferred import is still an arrow between two modules.
+"""
+
+import ast
+import os
+
+import pytest
+
+from helpers import REPO
+
+PACKAGE = "recbole_hydra"
+ROOT = os.path.join(REPO, PACKAGE)
+
+# room → the rooms it may import. Leaves first; `package` is recbole_hydra/__init__.py itself,
+# which child processes import to register HydraRec with RecBole.
+ALLOWED = {
+    "validation": set(),
+    "files": set(),
+    "model": {"validation"},
+    "runtime": {"model", "validation", "files"},
+    "data": {"validation", "files"},
+    "online": {"model", "runtime", "validation", "files"},
+    "experiments": {"package", "model", "runtime", "online", "data", "validation", "files"},
+    "cli": {"package", "model", "runtime", "online", "data", "experiments", "validation", "files"},
+    "package": {"model", "online", "runtime"},
+}
+ONLY_IN_EXPERIMENTS = ("ray", "matplotlib", "optuna")
+PURE_TORCH = ("model/hydra_mix.py", "model/hydra_attention.py")  # the token mixers know nothing of RecBole
+
+
+def _modules():
+    """{module name: path} of every module in the package."""
+    found = {}
+    for folder, _, files in os.walk(ROOT):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                module = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+                found[module.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(path, module):
+    """Every module name `path` imports, at any depth (relative imports resolved)."""
+    package = module if path.endswith("__init__.py") else module.rsplit(".", 1)[0]
+    names = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _room(module):
+    parts = module.split(".")
+    return "package" if len(parts) == 1 else parts[1]
+
+
+MODULES = _modules()
+GRAPH = {
+    module: {name for name in _imports(path, module) if name in MODULES and name != module}
+    for module, path in MODULES.items()
+}
+
+
+def test_every_module_lives_in_a_known_room():
+    assert {_room(module) for module in MODULES} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_run_one_way(module):
+    room = _room(module)
+    crossing = {name for name in GRAPH[module] if _room(name) != room}
+    # A package's __init__ may name its own children (re-exports); anything else follows ALLOWED.
+    forbidden = sorted(
+        name for name in crossing if _room(name) not in ALLOWED[room] and not name.startswith(module + ".")
+    )
+    assert not forbidden, f"{module} ({room}/) imports {forbidden}; {room}/ may import {sorted(ALLOWED[room])}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_ray_and_matplotlib_only_in_experiments(module):
+    if _room(module) == "experiments":
+        return
+    third_party = {name.split(".")[0] for name in _imports(MODULES[module], module)}
+    assert not third_party & set(ONLY_IN_EXPERIMENTS), f"{module} imports {third_party & set(ONLY_IN_EXPERIMENTS)}"
+
+
+@pytest.mark.parametrize("relative", PURE_TORCH)
+def test_the_mixers_are_pure_torch(relative):
+    module = f"{PACKAGE}.{relative[:-3].replace('/', '.')}"
+    imported = {name.split(".")[0] for name in _imports(os.path.join(ROOT, relative), module)}
+    assert "recbole" not in imported
+
+
+def test_no_import_cycle():
+    # Edges from a package to its own children are re-exports, not a cycle of jobs.
+    graph = {module: {name for name in names if not name.startswith(module + ".")} for module, names in GRAPH.items()}
+    state, path = {}, []
+
+    def visit(module):
+        state[module] = "open"
+        path.append(module)
+        for name in sorted(graph[module]):
+            if state.get(name) == "open":
+                cycle = path[path.index(name) :] + [name]
+                raise AssertionError("import cycle: " + " → ".join(cycle))
+            if name not in state:
+                visit(name)
+        path.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
