@@ -168,13 +168,17 @@ class HydraRec(SequentialRecommender):
         if self.bidirectional:
             return self._cloze_loss(interaction)
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # (B, D)
-        pos_items = interaction[self.POS_ITEM_ID]  # (B,)
+        negatives = interaction[self.NEG_ITEM_ID] if self.loss_type == "BPR" else None
+        return self._loss(seq_output, interaction[self.POS_ITEM_ID], negatives)
+
+    def _loss(self, output, pos_items, neg_items=None):
+        """Next-item loss of representations (R, D) against their targets (R,): CE over the whole
+        catalogue, or BPR against one sampled negative each (R,)."""
         if self.loss_type == "BPR":
-            neg_items = interaction[self.NEG_ITEM_ID]
-            pos = self._score(seq_output, self.item_embedding(pos_items), pos_items)
-            neg = self._score(seq_output, self.item_embedding(neg_items), neg_items)
+            pos = self._score(output, self.item_embedding(pos_items), pos_items)
+            neg = self._score(output, self.item_embedding(neg_items), neg_items)
             return self.bpr_loss(pos, neg)
-        logits = self._score(seq_output, self._catalogue_embeddings())  # (B, I)
+        logits = self._score(output, self._catalogue_embeddings())  # (R, I)
         return self.cross_entropy(logits, pos_items)
 
     def _cloze_loss(self, interaction):
@@ -186,14 +190,8 @@ class HydraRec(SequentialRecommender):
         real = pos_items > 0  # (B, M)
         if not real.any():  # a batch where the transform masked nothing
             return masked_output.sum() * 0.0  # zero, still attached to the graph
-        masked_output, pos_items = masked_output[real], pos_items[real]  # (R, D), (R,)
-        if self.loss_type == "BPR":
-            neg_items = interaction[self.NEG_ITEMS][real]
-            pos = self._score(masked_output, self.item_embedding(pos_items), pos_items)
-            neg = self._score(masked_output, self.item_embedding(neg_items), neg_items)
-            return self.bpr_loss(pos, neg)
-        logits = self._score(masked_output, self._catalogue_embeddings())  # (R, I)
-        return self.cross_entropy(logits, pos_items)
+        negatives = interaction[self.NEG_ITEMS][real] if self.loss_type == "BPR" else None
+        return self._loss(masked_output[real], pos_items[real], negatives)  # (R, D), (R,)
 
     def predict(self, interaction):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
