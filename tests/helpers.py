@@ -13,7 +13,6 @@ TINY = {
     "n_layers": 1,
     "MAX_ITEM_LIST_LENGTH": 10,
     "epochs": 1,
-    "train_batch_size": 1024,
     "eval_batch_size": 4096,
     "show_progress": False,
     "state": "ERROR",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -22,18 +23,19 @@ from concurrent.futures.process import BrokenProcessPool
 import yaml
 
 from recbole_hydra.experiments.comparison_report import settings_section, write_reports
-from recbole_hydra.experiments.grid import PROTOCOL, check_no_mode_setting, expand_models, model_modes
+from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models, model_modes
 from recbole_hydra.experiments.tables import format_elapsed, read_rows, reference_label, write_rows
 from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tuned, search_differences, summary_path
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.validation import ConfigError
 
-DEFAULT_REFERENCE = ("SASRec", "causal")  # cost ratios in comparison.md are over this row when compared
+DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
 
 CSV_NAME = "comparison.csv"
-FIRST_COLUMNS = ["model", "mode", "seed", "status"]
+FIRST_COLUMNS = ["model", "mode", "variant", "train_scheme", "seed", "status"]
 COST_COLUMNS = [
     "best_epoch",
     "epochs_run",
@@ -49,20 +51,22 @@ LAST_COLUMNS = ["threads", "device", "settings_hash", "config_file", "checkpoint
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One row of the grid: a model in one mode with one seed, and the exact settings it runs with."""
+    """One run of the grid: a model in one mode (and variant) with one seed, and the exact settings it runs with."""
 
     model: str
     mode: str
+    variant: str
     seed: int
     settings: dict
 
     @property
     def name(self):
-        return f"{self.model}-{self.mode}-{self.seed}"
+        variant = "-" + re.sub(r"[^A-Za-z0-9_.=+-]", "_", self.variant) if self.variant else ""
+        return f"{self.model}-{self.mode}{variant}-{self.seed}"
 
     @property
     def key(self):
-        return (self.model, self.mode, str(self.seed))
+        return (self.model, self.mode, self.variant, str(self.seed))
 
     @property
     def settings_hash(self):
@@ -84,18 +88,18 @@ class Entry:
 # ----- the grid -----------------------------------------------------------------------
 
 
-def resolve_references(specs, variants):
-    """The --reference list as (model, mode) keys of rows in this comparison.
+def resolve_references(specs, rows):
+    """The --reference list as (model, mode, variant) keys of rows in this comparison.
 
     Without the option, SASRec is the reference when it is compared (the issue's ask); a
     reference the user names must be one of the --models rows, else its ratios would be empty.
     """
-    compared = [(model, mode) for model, mode, _ in variants]
+    compared = [row.key for row in rows]
     if specs is None:
         return [DEFAULT_REFERENCE] if DEFAULT_REFERENCE in compared else []
     references = []
     for spec in specs:
-        keys = [(model, mode) for model, mode, _ in model_modes(spec, option="--reference")]
+        keys = [row.key for row in model_modes(spec, option="--reference")]
         if len(keys) > 1:
             raise ConfigError(f"--reference: '{spec}' is {len(keys)} rows; name one, e.g. {spec}:{keys[0][1]}")
         if keys[0] not in compared:
@@ -108,10 +112,19 @@ def resolve_references(specs, variants):
     return references
 
 
-def with_tuned(variants, tuned):
-    """Each variant's extra settings with its tuned config under them (the mode always wins)."""
+def with_tuned(rows, tuned):
+    """Each row's own settings with its tuned config under them (the mode and the row's settings win)."""
     tuned = tuned or {}
-    return [(model, mode, {**tuned.get((model, mode), {}), **extra}) for model, mode, extra in variants]
+    return [row._replace(settings={**tuned.get(row.key, {}), **row.settings}) for row in rows]
+
+
+def run_settings(row, common, seed):
+    """The exact settings of one run: shared < the row's own < the seed; HydraRec's training scheme
+    written out, so that a folder made under another default scheme is never mistaken for this one."""
+    settings = {**common, **row.settings, "seed": seed}
+    if row.model in PLUGIN_MODELS:
+        settings["train_scheme"] = row.train_scheme(common)
+    return settings
 
 
 def common_settings(config_files, overrides, output_dir):
@@ -130,25 +143,25 @@ def common_settings(config_files, overrides, output_dir):
 def plan(models, dataset, seeds, common, tuned=None):
     """Every Entry of the grid, seed-major (a partial run is a full comparison with fewer seeds).
 
-    `tuned`: {(model, mode): settings} from `tune`, on top of the shared settings.
+    `tuned`: {(model, mode, variant): settings} from `tune`, on top of the shared settings.
     Builds each model's config once, so a bad model name, key or value fails before anything runs.
     """
     check_no_mode_setting(common)
     first_seed = common.get("seed", 2020)
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
-    variants = with_tuned(expand_models(models), tuned)
-    for model, _, extra in variants:
-        config = build_config(model, dataset, overrides={**common, **extra})
+    rows = with_tuned(expand_models(models), tuned)
+    for row in rows:
+        config = build_config(row.model, dataset, overrides=run_settings(row, common, first_seed))
         if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
             raise ConfigError(
                 f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
                 "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
             )
     return [
-        Entry(model, mode, seed, {**common, **extra, "seed": seed})
+        Entry(row.model, row.mode, row.variant, seed, run_settings(row, common, seed))
         for seed in range(first_seed, first_seed + seeds)
-        for model, mode, extra in variants
+        for row in rows
     ]
 
 
@@ -231,19 +244,33 @@ def write_comparison(path, rows):
     write_rows(path, rows, first=FIRST_COLUMNS, last=COST_COLUMNS + LAST_COLUMNS)
 
 
+def row_key(row):
+    """(model, mode, variant, seed) of a CSV row; rows written before variants existed have none."""
+    return (row["model"], row["mode"], row.get("variant") or "", str(row["seed"]))
+
+
 def upsert(rows, row):
-    """rows with `row` replacing any row of the same (model, mode, seed)."""
-    key = (row["model"], row["mode"], str(row["seed"]))
-    return [r for r in rows if (r["model"], r["mode"], str(r["seed"])) != key] + [row]
+    """rows with `row` replacing any row of the same (model, mode, variant, seed)."""
+    return [r for r in rows if row_key(r) != row_key(row)] + [row]
+
+
+def _identity(entry):
+    """The columns that say which run a row is."""
+    scheme = entry.settings.get("train_scheme", "prefix")
+    return {
+        "model": entry.model,
+        "mode": entry.mode,
+        "variant": entry.variant,
+        "train_scheme": scheme,
+        "seed": entry.seed,
+    }
 
 
 def result_row(entry, result, device, threads, config_file):
     test = {f"test_{name}": value for name, value in result["test_result"].items()}
     valid_metric = entry.settings["valid_metric"].lower()
     return {
-        "model": entry.model,
-        "mode": entry.mode,
-        "seed": entry.seed,
+        **_identity(entry),
         "status": "ok",
         **test,
         f"valid_{valid_metric}": result["best_valid_score"],
@@ -277,9 +304,7 @@ def with_relative_paths(row, output_dir):
 
 def failed_row(entry, error, threads, config_file):
     return {
-        "model": entry.model,
-        "mode": entry.mode,
-        "seed": entry.seed,
+        **_identity(entry),
         "status": "failed",
         "threads": threads or "",
         "settings_hash": entry.settings_hash,
@@ -320,14 +345,16 @@ def _refuse_mixed_settings(rows, common, replaced, csv_path, tuned=None):
     """
     stale = []
     for row in rows:
-        if row.get("status") != "ok" or (row["model"], row["mode"], row["seed"]) in replaced:
+        if row.get("status") != "ok" or row_key(row) in replaced:
             continue
-        variants = with_tuned(_safe_modes(row["model"]), tuned)
-        extra = next((extra for model, mode, extra in variants if mode == row["mode"]), None)
+        variant = row.get("variant") or ""
+        key = (row["model"], row["mode"], variant)
+        planned = [r for r in with_tuned(_safe_modes(Row(*key, {}).spec), tuned) if r.key == key]
+        seed = int(row["seed"])
         expected = Entry(
-            row["model"], row["mode"], int(row["seed"]), {**common, **(extra or {}), "seed": int(row["seed"])}
+            row["model"], row["mode"], variant, seed, run_settings(planned[0], common, seed) if planned else {}
         )
-        if extra is None or row.get("settings_hash") != expected.settings_hash:
+        if not planned or row.get("settings_hash") != expected.settings_hash:
             stale.append(expected.name)
     if stale:
         raise ConfigError(
@@ -358,7 +385,7 @@ def compare(
     tuned=None,
     runner=run_in_subprocess,
 ):
-    """Train and test every (model, mode, seed) not yet in DIR/comparison.csv; returns the markdown.
+    """Train and test every (model, mode, variant, seed) not yet in DIR/comparison.csv; returns the markdown.
 
     `jobs` runs train side by side, each in its own process with `threads` torch threads.
     `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
@@ -366,16 +393,16 @@ def compare(
     """
     output_dir = os.path.abspath(output_dir)
     common = common_settings(config_files, dict(overrides or {}), output_dir)
-    variants = expand_models(models)
+    grid_rows = expand_models(models)
     tuned_file = summary_path(tuned) if tuned else None
-    tuned_configs = read_tuned(tuned_file, variants) if tuned else {}
+    tuned_configs = read_tuned(tuned_file, grid_rows) if tuned else {}
     check_no_overlap(tuned_configs, common)
     entries = plan(models, dataset, seeds, common, tuned_configs)
-    reference_keys = resolve_references(references, variants)
+    reference_keys = resolve_references(references, grid_rows)
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_NAME)
     rows = read_rows(csv_path)
-    done = {(r["model"], r["mode"], r["seed"]) for r in rows if r.get("status") == "ok"}
+    done = {row_key(r) for r in rows if r.get("status") == "ok"}
     _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path, tuned_configs)
     pending = [e for e in entries if redo or e.key not in done]
     command = command or " ".join(sys.argv)
@@ -391,10 +418,11 @@ def compare(
         f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""),
         flush=True,
     )
-    for model, mode in tuned_configs:
-        for key, then, now in search_differences(tuned_file, model, mode, common):
+    for search in tuned_configs:
+        for key, then, now in search_differences(tuned_file, search, common):
             print(
-                f"compare: note: the search of {model} ({mode}) ran with {key}={then}, this comparison uses {now}",
+                f"compare: note: the search of {reference_label(search)} ran with {key}={then}, "
+                f"this comparison uses {now}",
                 flush=True,
             )
     start = time.monotonic()

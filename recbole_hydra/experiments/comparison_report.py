@@ -15,8 +15,12 @@ TABLE_NAME, PLOT_NAME = "comparison.md", "comparison.png"
 
 
 def markdown_summary(rows, dataset, references=()):
-    """comparison.md: mean ± std per model and mode over seeds, best in bold, cost ratios."""
+    """comparison.md: mean ± std per model, mode and variant over seeds, best in bold, cost ratios."""
+    rows = [{**row, "variant": row.get("variant") or ""} for row in rows]  # CSVs from before variants
     done = [row for row in rows if row.get("status") == "ok"]
+    keys = ["model", "mode", "variant"]
+    if not any(row["variant"] for row in done):  # no column of blanks
+        keys, references = keys[:2], [tuple(reference[:2]) for reference in references]
     failed = [row for row in rows if row.get("status") != "ok"]
     metrics = [key for key in (done[0] if done else {}) if key.startswith(("test_", "valid_"))]
     higher = [key for key in metrics if key.startswith("test_")] + [key for key in metrics if key.startswith("valid_")]
@@ -31,7 +35,8 @@ def markdown_summary(rows, dataset, references=()):
     }
     table = summary_table(
         done,
-        ["model", "mode"],
+        keys,
+        labels=["train_scheme"],
         higher_is_better=higher,
         lower_is_better=lower,
         plain=["best_epoch"],
@@ -51,12 +56,14 @@ def markdown_summary(rows, dataset, references=()):
         + "".join(
             f" `... vs {reference_label(r)}`: the model's mean over {reference_label(r)}'s."
             for r in references
-            if any((row["model"], row["mode"]) == tuple(r) for row in done)
+            if any(tuple(row[key] for key in keys) == tuple(r) for row in done)
         )
     )
     lines.append(
         "Test metrics are those of the epoch with the best validation score; "
-        "`train_seconds` = seconds per epoch × epochs run until early stopping."
+        "`train_seconds` = seconds per epoch × epochs run until early stopping. `train_scheme`: HydraRec's "
+        "training rows, `sequence` (windows, a target at every position) or `prefix` (RecBole's rows, one "
+        "target each); RecBole's models always train per prefix."
     )
     if "process_peak_rss" in kinds:
         lines.append(
@@ -86,9 +93,9 @@ def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_pa
     if tuned:
         lines += ["", f"Tuned per model (each model's best config on validation, from {tuned_path}):", ""]
         lines += [
-            f"- {model} ({mode}): "
+            f"- {reference_label(search)}: "
             + ", ".join(f"`{key}`: `{json.dumps(plain(value))}`" for key, value in sorted(config.items()))
-            for (model, mode), config in tuned.items()
+            for search, config in tuned.items()
         ]
     lines += ["", "Command:", "", f"    {command}", ""]
     return "\n".join(lines)
@@ -104,13 +111,17 @@ def plot(rows, path, metric):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'recbole-hydra[plot]')", file=sys.stderr)
         return None
-    done = [row for row in rows if row.get("status") == "ok" and row.get(metric) not in (None, "")]
+    done = [
+        {**row, "variant": row.get("variant") or "", "train_scheme": row.get("train_scheme") or ""}
+        for row in rows
+        if row.get("status") == "ok" and row.get(metric) not in (None, "")
+    ]
     figure, axes = plt.subplots(figsize=(6.4, 4.4))
-    for (model, mode), members in group_rows(done, ["model", "mode"]).items():
+    for key, members in group_rows(done, ["model", "mode", "variant", "train_scheme"]).items():
         xs = [float(row["train_seconds"]) for row in members]
         ys = [float(row[metric]) for row in members]
         (x, x_std), (y, y_std) = mean_std(xs), mean_std(ys)
-        label = model if mode == "-" else f"{model} ({mode})"
+        label = reference_label(key)
         points = axes.scatter(xs, ys, alpha=0.35, s=18)
         axes.errorbar(
             x, y, xerr=x_std, yerr=y_std, fmt="o", color=points.get_facecolor()[0][:3], capsize=3, label=label

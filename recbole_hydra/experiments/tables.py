@@ -68,15 +68,24 @@ def group_rows(rows, keys):
 
 
 def reference_label(reference):
-    """('SASRec', 'causal') → 'SASRec causal'; empty and '-' parts are left out."""
+    """('SASRec', 'causal', '') → 'SASRec causal'; empty and '-' parts are left out."""
     return " ".join(str(part) for part in reference if part not in ("", "-"))
 
 
 def summary_table(
-    rows, keys, higher_is_better=(), lower_is_better=(), plain=(), decimals=None, references=(), ratio_columns=()
+    rows,
+    keys,
+    higher_is_better=(),
+    lower_is_better=(),
+    plain=(),
+    decimals=None,
+    references=(),
+    ratio_columns=(),
+    labels=(),
 ):
     """Markdown table: one line per group of `keys`, mean ± std over the group's rows per column.
 
+    `labels`: text columns that are the same for a whole group, shown after the keys.
     The best mean of each `higher_is_better` / `lower_is_better` column is in bold. For each of
     `references` (key tuples) present in the rows, each of `ratio_columns` ({column: header}) gets
     a column '<header> vs <reference>': the group's mean over the reference group's mean.
@@ -108,6 +117,7 @@ def summary_table(
     out_rows = []
     for group, members in groups.items():
         out = dict(zip(keys, group))
+        out.update({column: members[0].get(column) or "" for column in labels})
         out["runs"] = len(members)
         for column in value_columns:
             mean, std = means[group, column]
@@ -123,7 +133,7 @@ def summary_table(
             ok = mean is not None and reference_mean
             out[header] = f"{mean / reference_mean:.2f}×" if ok else "-"
         out_rows.append(out)
-    columns = list(keys) + ["runs"] + value_columns + [header for _, _, header in ratios]
+    columns = list(keys) + list(labels) + ["runs"] + value_columns + [header for _, _, header in ratios]
     return format_table(out_rows, columns)
 
 

@@ -6,8 +6,9 @@ trials early. Test metrics are computed once per search, for the best trial only
 checkpoint RecBole saved at that trial's best validation epoch.
 
 Layout of the output folder DIR:
-    ray_results/<Model>-<mode>/      Ray's experiment (rerun the same command to resume it)
-    ray_results/<Model>-<mode>.json  the settings of that search (a rerun must match them)
+    ray_results/<search>/            Ray's experiment (rerun the same command to resume it); a search
+                                     is named <Model>-<mode>, plus -<variant> for a row with its own settings
+    ray_results/<search>.json        the settings of that search (a rerun must match them)
     checkpoints/<Model>-<mode>/<trial_id>/   RecBole's checkpoint of each trial
     tuning_summary.csv, tuning_summary.md, command.txt
     trials.csv                       every trial: its config, epochs, best validation score, or error
@@ -19,7 +20,7 @@ import os
 import sys
 import time
 
-from recbole_hydra.experiments.grid import PROTOCOL, check_no_mode_setting, expand_models
+from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
 from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
 from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
 from recbole_hydra.experiments.tuning_results import (
@@ -28,17 +29,20 @@ from recbole_hydra.experiments.tuning_results import (
     TRIALS_NAME,
     best_config_cell,
     best_config_of,
+    search_key,
+    search_name,
     search_settings_file,
 )
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.validation import ConfigError
 
 METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
-SUMMARY_FIRST = ["model", "mode", "status", "trials", "failed_trials"]
+SUMMARY_FIRST = ["model", "mode", "variant", "train_scheme", "status", "trials", "failed_trials"]
 SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
-TRIALS_FIRST = ["model", "mode", "trial", "status", "epochs"]
+TRIALS_FIRST = ["model", "mode", "variant", "train_scheme", "trial", "status", "epochs"]
 
 
 # ----- one trial, inside a Ray worker ------------------------------------------------------------
@@ -72,23 +76,37 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
 
 @dataclasses.dataclass
 class Search:
-    """One model in one mode: its trial settings, space, metric direction and recorded settings."""
+    """One row of the grid (a model in one mode, maybe a variant): its trial settings, space, metric
+    direction and recorded settings."""
 
-    model: str
-    mode: str
+    row: Row
     settings: dict
     space: dict
     bigger: bool
     settings_file: str
     recorded: dict
 
+    @property
+    def identity(self):
+        """The columns that say which search a summary or trials row belongs to."""
+        model, mode, variant = self.row.key
+        return {
+            "model": model,
+            "mode": mode,
+            "variant": variant,
+            "train_scheme": self.settings.get("train_scheme", "prefix"),
+        }
 
-def _search_settings(common, extra, max_epochs):
+
+def _search_settings(common, row, max_epochs):
     check_no_mode_setting(common)
     for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
         if key in common:
             raise ConfigError(f"--{key} is set by tune {option}; drop --{key}={common[key]}")
-    return {**common, **extra, "epochs": max_epochs, "eval_step": 1}
+    settings = {**common, **row.settings, "epochs": max_epochs, "eval_step": 1}
+    if row.model in PLUGIN_MODELS:  # written out: a search made under another default scheme differs
+        settings["train_scheme"] = row.train_scheme(common)
+    return settings
 
 
 def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks=None):
@@ -97,12 +115,12 @@ def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_tr
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    name = f"{search.model}-{search.mode}"
+    name = search_name(search.row.key)
     storage = os.path.join(output_dir, RAY_DIR)
     trainable = tune.with_resources(
         tune.with_parameters(
             trial,
-            model=search.model,
+            model=search.row.model,
             dataset=dataset,
             settings=search.settings,
             checkpoint_root=os.path.join(output_dir, "checkpoints", name),
@@ -188,10 +206,10 @@ def evaluate_on_test(checkpoint_file):
     return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
 
 
-def summary_row(model, mode, grid, valid_metric, bigger):
+def summary_row(search, grid, valid_metric):
+    bigger = search.bigger
     row = {
-        "model": model,
-        "mode": mode,
+        **search.identity,
         "trials": len(grid),
         "failed_trials": grid.num_errors,
         "experiment": grid.experiment_path,
@@ -218,14 +236,14 @@ def summary_row(model, mode, grid, valid_metric, bigger):
     return row
 
 
-def trial_rows(model, mode, grid, valid_metric, bigger):
+def trial_rows(search, grid, valid_metric):
     """One row per trial of a search, best first: config keys as columns, so a search can be read whole."""
+    bigger = search.bigger
     rows = []
     for result in grid:
         frame, scores = reported_scores(result)
         row = {
-            "model": model,
-            "mode": mode,
+            **search.identity,
             "trial": (result.metrics or {}).get("trial_id") or os.path.basename(str(result.path)),
             "status": "ok",
             "epochs": len(scores),
@@ -317,7 +335,7 @@ def tune_models(
     command=None,
     callbacks=None,
 ):
-    """Search every (model, mode) in turn; returns (markdown summary, finished?)."""
+    """Search every (model, mode, variant) in turn; returns (markdown summary, finished?)."""
     try:
         import ray
         import ray.tune  # noqa: F401
@@ -330,21 +348,20 @@ def tune_models(
     common.setdefault("state", "WARNING")  # RecBole's INFO lines from every worker drown Ray's progress
     seed = common.get("seed", 2020)
     searches = []
-    for model, mode, extra in expand_models(models):  # every error before Ray starts
-        settings = _search_settings(common, extra, max_epochs)
-        config = build_config(model, dataset, overrides=settings)
-        path = space_file(model, space_dir)
-        space = read_space(path, mode)
+    for row in expand_models(models):  # every error before Ray starts
+        settings = _search_settings(common, row, max_epochs)
+        config = build_config(row.model, dataset, overrides=settings)
+        path = space_file(row.model, space_dir)
+        space = read_space(path, row.mode)
         unknown = [key for key in space if key not in config.final_config_dict]
         if unknown:
-            raise ConfigError(f"search space {path}: {unknown} are not settings of {model}")
+            raise ConfigError(f"search space {path}: {unknown} are not settings of {row.model}")
         search = Search(
-            model,
-            mode,
+            row,
             settings,
             space,
             bool(config["valid_metric_bigger"]),
-            search_settings_file(output_dir, model, mode),
+            search_settings_file(output_dir, row.key),
             {
                 "dataset": dataset,
                 "num_samples": num_samples,
@@ -380,9 +397,9 @@ def tune_models(
     rows = read_rows(csv_path)
     start, finished = time.monotonic(), True
     for index, search in enumerate(searches, 1):
-        model, mode = search.model, search.mode
+        name = search_name(search.row.key)
         print(
-            f"\n[{index}/{len(searches)}] tune {model} ({mode}): {num_samples} trials × ≤{max_epochs} epochs, "
+            f"\n[{index}/{len(searches)}] tune {name}: {num_samples} trials × ≤{max_epochs} epochs, "
             f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}",
             flush=True,
         )
@@ -391,18 +408,18 @@ def tune_models(
         )
         if not finished:
             print(
-                f"tune: the search of {model} ({mode}) was interrupted; rerun the same command to resume it",
+                f"tune: the search of {name} was interrupted; rerun the same command to resume it",
                 file=sys.stderr,
                 flush=True,
             )
             break
-        row = summary_row(model, mode, grid, valid_metric, search.bigger)
-        rows = [r for r in rows if (r["model"], r["mode"]) != (model, mode)] + [row]
+        row = summary_row(search, grid, valid_metric)
+        rows = [r for r in rows if search_key(r) != search.row.key] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
-        trials = [r for r in read_rows(trials_path) if (r["model"], r["mode"]) != (model, mode)]
-        write_rows(trials_path, trials + trial_rows(model, mode, grid, valid_metric, search.bigger), first=TRIALS_FIRST)
+        trials = [r for r in read_rows(trials_path) if search_key(r) != search.row.key]
+        write_rows(trials_path, trials + trial_rows(search, grid, valid_metric), first=TRIALS_FIRST)
         print(
-            f"[{index}/{len(searches)}] {model} ({mode}): {row['status']}, {row['failed_trials']} of "
+            f"[{index}/{len(searches)}] {name}: {row['status']}, {row['failed_trials']} of "
             f"{row['trials']} trials failed",
             flush=True,
         )

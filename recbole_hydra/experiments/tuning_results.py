@@ -7,6 +7,7 @@ number ever steers a choice on the test set.
 
 import json
 import os
+import re
 
 from recbole_hydra.experiments.tables import read_rows
 from recbole_hydra.runtime.config import plain
@@ -20,9 +21,20 @@ RAY_DIR = "ray_results"
 _SEARCH_ONLY = {"epochs", "eval_step", "state", "checkpoint_dir", "show_progress"}
 
 
-def search_settings_file(output_dir, model, mode):
-    """Where a search keeps the settings it ran with: DIR/ray_results/<Model>-<mode>.json."""
-    return os.path.join(output_dir, RAY_DIR, f"{model}-{mode}.json")
+def search_name(key):
+    """A search's name in files: <Model>-<mode>, and -<variant> for a row with its own settings."""
+    model, mode, variant = key
+    return f"{model}-{mode}" + ("-" + re.sub(r"[^A-Za-z0-9_.=+-]", "_", variant) if variant else "")
+
+
+def search_key(row):
+    """(model, mode, variant) of a summary or trials row; summaries written before variants have none."""
+    return (row.get("model"), row.get("mode"), row.get("variant") or "")
+
+
+def search_settings_file(output_dir, key):
+    """Where a search keeps the settings it ran with: DIR/ray_results/<search name>.json."""
+    return os.path.join(output_dir, RAY_DIR, f"{search_name(key)}.json")
 
 
 def summary_path(path):
@@ -57,21 +69,21 @@ def best_config_of(row, path):
     return config
 
 
-def read_tuned(path, variants):
-    """{(model, mode): best config} for every compared (model, mode), from a tuning summary file.
+def read_tuned(path, grid_rows):
+    """{(model, mode, variant): best config} for every compared row, from a tuning summary file.
 
     Every compared row must have a finished search: a table that mixes tuned and untuned models
     would favour the tuned ones.
     """
-    rows = {(row.get("model"), row.get("mode")): row for row in read_rows(path)}
-    if not rows or not all(model and mode for model, mode in rows):
+    rows = {search_key(row): row for row in read_rows(path)}
+    if not rows or not all(model and mode for model, mode, _ in rows):
         raise ConfigError(
             f"--tuned: {path} is not a tuning summary (expected the columns model, mode, "
             "status and best_config, one row per search)"
         )
     tuned, missing = {}, []
-    for model, mode, _ in variants:
-        row = rows.get((model, mode))
+    for grid_row in grid_rows:
+        row = rows.get(grid_row.key)
         config = None
         if row is not None and row.get("status", "").startswith("ok"):
             try:
@@ -80,9 +92,9 @@ def read_tuned(path, variants):
                 raise ConfigError(f"--tuned: {error}") from None
         if config is None:
             state = "not searched" if row is None else f"status '{row.get('status', '')}'"
-            missing.append(f"{model} ({mode}): {state}")
+            missing.append(f"{_label(grid_row.key)}: {state}")
             continue
-        tuned[(model, mode)] = config
+        tuned[grid_row.key] = config
     if missing:
         raise ConfigError(
             f"--tuned: {path} has no tuned config for {'; '.join(missing)}; tune those models "
@@ -91,31 +103,36 @@ def read_tuned(path, variants):
     return tuned
 
 
+def _label(key):
+    model, mode, variant = key
+    return f"{model} ({mode}{', ' + variant if variant else ''})"
+
+
 def check_no_overlap(tuned, common):
     """A key set both by the search and by this command: say so rather than pick one silently."""
-    for (model, mode), config in tuned.items():
+    for key, config in tuned.items():
         both = sorted(set(config) & set(common))
         if both:
             raise ConfigError(
-                f"--tuned sets {', '.join(both)} for {model} ({mode}), and so does this command "
+                f"--tuned sets {', '.join(both)} for {_label(key)}, and so does this command "
                 "(--key=value or --config_files); drop one of them"
             )
 
 
-def search_differences(path, model, mode, common):
-    """Shared settings that differ from those the search of (model, mode) ran with: [(key, then, now)].
+def search_differences(path, key, common):
+    """Shared settings that differ from those the search of `key` ran with: [(setting, then, now)].
 
-    The summary file's folder keeps each search's settings in ray_results/<Model>-<mode>.json; [] if absent.
+    The summary file's folder keeps each search's settings in ray_results/<search name>.json; [] if absent.
     """
-    recorded_file = search_settings_file(os.path.dirname(path), model, mode)
+    recorded_file = search_settings_file(os.path.dirname(path), key)
     if not os.path.isfile(recorded_file):
         return []
     with open(recorded_file, encoding="utf-8") as f:
         searched = json.load(f).get("settings", {})
-    keys = (set(searched) | set(common)) - _SEARCH_ONLY - {"bidirectional"}
+    settings = (set(searched) | set(common)) - _SEARCH_ONLY - {"bidirectional", "train_scheme"}
     return [
-        (key, searched.get(key, "(default)"), common.get(key, "(default)"))
-        for key in sorted(keys)
-        if json.dumps(searched.get(key), sort_keys=True, default=str)
-        != json.dumps(common.get(key), sort_keys=True, default=str)
+        (setting, searched.get(setting, "(default)"), common.get(setting, "(default)"))
+        for setting in sorted(settings)
+        if json.dumps(searched.get(setting), sort_keys=True, default=str)
+        != json.dumps(common.get(setting), sort_keys=True, default=str)
     ]

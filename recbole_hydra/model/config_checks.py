@@ -9,6 +9,7 @@ from recbole_hydra.validation import ConfigError, boolean, one_of, positive_floa
 
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
 LOSS_TYPES = ("CE", "BPR")
+TRAIN_SCHEMES = ("sequence", "prefix")  # runtime/train_scheme.py builds the rows of each
 
 
 def check_model_config(config):
@@ -31,10 +32,16 @@ def check_model_config(config):
         # Absent from configs saved before the key existed: those ran eagerly.
         "compile": False if config["compile"] is None else boolean(config, "compile"),
         "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
+        "train_batch_size": positive_int(config, "train_batch_size"),
         # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
         "mask_ratio": probability(config, "mask_ratio", closed_right=True),
         "ft_ratio": probability(config, "ft_ratio", closed_right=True),
+        # Absent from configs saved before these keys existed: those trained per prefix, unchunked.
+        "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
+        "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),
     }
+    if hp["train_scheme"] == "sequence":
+        _check_sequence_scheme(config)
     if hp["bidirectional"]:
         if config["transform"] != "mask_itemseq":
             raise ConfigError(
@@ -47,3 +54,19 @@ def check_model_config(config):
                 f"int(mask_ratio × length) items), got {hp['mask_ratio']} × {hp['MAX_ITEM_LIST_LENGTH']}"
             )
     return hp
+
+
+def _check_sequence_scheme(config):
+    """Windows are cut from each user's time-ordered history: RecBole must split it that way."""
+    if config["benchmark_filename"]:
+        raise ConfigError(
+            "config key 'train_scheme' is 'sequence', which cuts training windows from each user's history, "
+            f"but 'benchmark_filename' {config['benchmark_filename']!r} gives ready-made rows; expected "
+            "train_scheme: prefix for benchmark files"
+        )
+    order = (config["eval_args"] or {}).get("order")
+    if order != "TO":
+        raise ConfigError(
+            "config key 'train_scheme' is 'sequence', which needs each user's training events to come before "
+            f"their validation and test events; expected eval_args order 'TO' (time order), got {order!r}"
+        )

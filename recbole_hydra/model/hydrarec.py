@@ -1,9 +1,13 @@
 """HydraRec: a SASRec/BERT4Rec-shaped sequential recommender with Hydra attention.
 
-Causal mode (default) is SASRec with Hydra attention: next-item training on the last
-position of every prefix RecBole builds. Bidirectional mode (`bidirectional: True`) is
-BERT4Rec with Hydra attention: Cloze training on RecBole's `mask_itemseq` transform,
-prediction at a mask token appended after the history.
+Causal mode (default) is SASRec with Hydra attention: next-item training. Bidirectional mode
+(`bidirectional: True`) is BERT4Rec with Hydra attention: Cloze training on RecBole's
+`mask_itemseq` transform, prediction at a mask token appended after the history.
+
+What a training row is depends on `train_scheme` (runtime/train_scheme.py builds the rows):
+`sequence` rows are windows of a user's history, with a next-item target at every position in
+causal mode (one pass supervises up to N targets); `prefix` rows are RecBole's, one history and
+its one next item each. Validation and test rows are RecBole's in both.
 
 Shapes: B batch, N = MAX_ITEM_LIST_LENGTH, D = hidden_size, I = n_items (padding 0 included),
 M = masked positions per sequence.
@@ -16,6 +20,12 @@ from torch import nn
 
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.model.layer import HydraLayer
+from recbole_hydra.model.losses import cross_entropy
+
+
+def target_sequence_field(config):
+    """The field of a causal training window that holds each position's target item (0: none)."""
+    return "Target_" + config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
 
 
 class HydraRec(SequentialRecommender):
@@ -28,6 +38,8 @@ class HydraRec(SequentialRecommender):
         self.bidirectional = hp["bidirectional"]
         self.loss_type = hp["loss_type"]
         self.initializer_range = hp["initializer_range"]
+        self.loss_max_logits = hp["loss_max_logits"]
+        self.TARGET_ITEM_SEQ = target_sequence_field(config)
 
         # Bidirectional mode adds the mask token, id I, exactly as RecBole's transform writes it.
         self.mask_token = self.n_items
@@ -65,7 +77,6 @@ class HydraRec(SequentialRecommender):
             self.MASK_INDEX = config["MASK_INDEX"]
         if self.loss_type == "BPR":
             self.bpr_loss = BPRLoss()
-        self.cross_entropy = nn.CrossEntropyLoss()
 
         self.apply(self._init_weights)
 
@@ -166,10 +177,23 @@ class HydraRec(SequentialRecommender):
 
     def calculate_loss(self, interaction):
         if self.bidirectional:
-            return self._cloze_loss(interaction)
+            return self._cloze_loss(interaction)  # prefix rows or windows alike: the transform masks them
+        if self.TARGET_ITEM_SEQ in interaction:
+            return self._window_loss(interaction)
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # (B, D)
         negatives = interaction[self.NEG_ITEM_ID] if self.loss_type == "BPR" else None
         return self._loss(seq_output, interaction[self.POS_ITEM_ID], negatives)
+
+    def _window_loss(self, interaction):
+        """Causal windows: the next-item loss at every position that has a target, in one pass."""
+        targets = interaction[self.TARGET_ITEM_SEQ]  # (B, N), 0 where no target
+        output = self.encode(interaction[self.ITEM_SEQ])  # (B, N, D): position t sees positions ≤ t
+        real = targets > 0  # (B, N)
+        output, targets = output[real], targets[real]  # (R, D), (R,)
+        negatives = None
+        if self.loss_type == "BPR":  # one uniform negative per position (RecBole samples one per row)
+            negatives = torch.randint(1, self.n_items, targets.shape, device=targets.device)
+        return self._loss(output, targets, negatives)
 
     def _loss(self, output, pos_items, neg_items=None):
         """Next-item loss of representations (R, D) against their targets (R,): CE over the whole
@@ -178,8 +202,8 @@ class HydraRec(SequentialRecommender):
             pos = self._score(output, self.item_embedding(pos_items), pos_items)
             neg = self._score(output, self.item_embedding(neg_items), neg_items)
             return self.bpr_loss(pos, neg)
-        logits = self._score(output, self._catalogue_embeddings())  # (R, I)
-        return self.cross_entropy(logits, pos_items)
+        bias = self.output_bias if self.bidirectional else None
+        return cross_entropy(output, self._catalogue_embeddings(), pos_items, bias, self.loss_max_logits)
 
     def _cloze_loss(self, interaction):
         masked_seq = interaction[self.MASK_ITEM_SEQ]  # (B, N)

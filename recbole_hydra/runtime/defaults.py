@@ -19,6 +19,10 @@ PROPERTIES_DIR = next(
     os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
 )
 SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")
+# Keys that properties/HydraRec.yaml sets for its default training scheme ('sequence': a row is a
+# window of up to N targets). With train_scheme 'prefix' (a row is one target) RecBole's own
+# defaults apply, so prefix runs stay comparable with RecBole's models and numbers.
+SEQUENCE_SCHEME_KEYS = ("train_batch_size",)
 
 
 def model_yaml(model_name):
@@ -26,19 +30,22 @@ def model_yaml(model_name):
     return os.path.join(PROPERTIES_DIR, f"{model_name}.yaml")
 
 
-def mode_dependent_defaults(model_name, settings):
-    """Keys whose defaults depend on other keys; `settings` holds every key set so far."""
+def mode_dependent_defaults(model_name, settings, recbole_defaults=None):
+    """Keys whose defaults depend on other keys; `settings` holds every key set so far, and
+    `recbole_defaults` RecBole's own values of SEQUENCE_SCHEME_KEYS."""
     defaults = {}
     if model_name in PLUGIN_MODELS:
         bidirectional = settings.get("bidirectional") is True
         defaults["transform"] = "mask_itemseq" if bidirectional else None
+        if settings.get("train_scheme") == "prefix":
+            defaults.update(recbole_defaults or {})
     if settings.get("loss_type") == "CE":
         # RecBole refuses CE with negative sampling but defaults to sampling one negative.
         defaults["train_neg_sample_args"] = None
     return defaults
 
 
-def apply_mode_dependent_defaults(config, model):
+def apply_mode_dependent_defaults(config, model, recbole_defaults=None):
     """Fill `config.internal_config_dict` with the defaults that follow from the merged settings."""
     settings = {**config.internal_config_dict, **config.external_config_dict}
-    config.internal_config_dict.update(mode_dependent_defaults(model, settings))
+    config.internal_config_dict.update(mode_dependent_defaults(model, settings, recbole_defaults))

@@ -4,7 +4,8 @@
 
 1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
    We publish our model module under the sequential name, so every RecBole entry point
-   (`run_recbole`, `Config`, `load_data_and_model`, Ray Tune workers) finds `HydraRec`.
+   (`run_recbole`, `Config`, `load_data_and_model`, Ray Tune workers) finds `HydraRec`; and
+   `create_dataset` finds `recbole.data.dataset.HydraRecDataset` (its training scheme).
    A plugin model may never shadow a built-in: if RecBole ever ships a model with our name we
    refuse to load instead of silently replacing it.
 2. Defaults. RecBole reads a model's yaml only from its own package folder. We extend
@@ -34,7 +35,7 @@ from recbole.config import Config
 
 from recbole_hydra.files import load_yaml, replaced_atomically
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, register_legacy_modules, trusted_checkpoint
-from recbole_hydra.runtime.defaults import apply_mode_dependent_defaults, model_yaml
+from recbole_hydra.runtime.defaults import SEQUENCE_SCHEME_KEYS, apply_mode_dependent_defaults, model_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 
 _RECBOLE_SEQUENTIAL = "recbole.model.sequential_recommender"
@@ -56,6 +57,7 @@ def hide_recbole_warnings():
 
 
 def _register_models():
+    _register_dataset()
     for name, module_name in PLUGIN_MODELS.items():
         model_module = importlib.import_module(module_name)
         alias = f"{_RECBOLE_SEQUENTIAL}.{name.lower()}"
@@ -69,6 +71,20 @@ def _register_models():
         sys.modules[alias] = model_module
 
 
+def _register_dataset():
+    """RecBole's create_dataset builds `recbole.data.dataset.<model>Dataset` when there is one."""
+    import recbole.data.dataset as datasets
+
+    from recbole_hydra.runtime.train_scheme import HydraRecDataset
+
+    existing = getattr(datasets, HydraRecDataset.__name__, None)
+    if existing is not None and existing is not HydraRecDataset:
+        raise PluginNameClash(
+            f"RecBole already ships a dataset class '{HydraRecDataset.__name__}'; recbole-hydra will not replace it"
+        )
+    datasets.HydraRecDataset = HydraRecDataset
+
+
 # ----- 2. defaults and 3. early checks ---------------------------------------------------
 
 _original_load_internal = Config._load_internal_config_dict
@@ -78,6 +94,9 @@ _original_config_init = Config.__init__
 def _load_internal_config_dict(self, model, model_class, dataset):
     _original_load_internal(self, model, model_class, dataset)
     ours = model in PLUGIN_MODELS
+    recbole_defaults = {
+        key: self.internal_config_dict[key] for key in SEQUENCE_SCHEME_KEYS if key in self.internal_config_dict
+    }
     if ours:
         defaults = load_yaml(model_yaml(model))
         self.internal_config_dict.update(defaults)
@@ -85,7 +104,7 @@ def _load_internal_config_dict(self, model, model_class, dataset):
         self.parameters["Model"] += [key for key in defaults if key not in self.parameters["Model"]]
     # Our own Config (runtime/config.py) fills them for RecBole's models too.
     if ours or getattr(self, "MODE_DEFAULTS_FOR_EVERY_MODEL", False):
-        apply_mode_dependent_defaults(self, model)
+        apply_mode_dependent_defaults(self, model, recbole_defaults)
 
 
 @functools.wraps(_original_config_init)

@@ -52,6 +52,24 @@ def check_run_config(config):
         )
 
 
+# Settings that change how a model is computed, not what: a run may resume with other values.
+_HOW_NOT_WHAT = ("compile", "loss_max_logits")
+
+
+def _training_settings(config):
+    """The settings a resumed run must share with the run that saved it: model, data, and the
+    model's keys. Ours are read as the model reads them, so a key added since a checkpoint was
+    saved counts as the value the model assumes for it (an old HydraRec trained per prefix)."""
+    model_class = getattr(config, "model_class", None)
+    if hasattr(model_class, "check_config"):
+        model_settings = model_class.check_config(config)
+    else:
+        model_settings = {key: config[key] for key in config.parameters.get("Model", [])}
+    settings = {key: config[key] for key in ("model", "dataset", "MAX_ITEM_LIST_LENGTH")}
+    settings.update({key: value for key, value in model_settings.items() if key not in _HOW_NOT_WHAT})
+    return settings
+
+
 def check_resume_checkpoint(path, config):
     """The checkpoint `--resume` names must exist, be RecBole's, and match this run's model and data.
 
@@ -69,13 +87,16 @@ def check_resume_checkpoint(path, config):
         ) from None
     if not isinstance(state, dict) or not {"config", "epoch", "state_dict"} <= set(state):
         raise ConfigError(f"option --resume: {path} is not a RecBole checkpoint (expected the file a run saved)")
-    saved = state["config"]
-    keys = ["model", "dataset", "MAX_ITEM_LIST_LENGTH"] + list(config.parameters.get("Model", []))
-    for key in keys:
-        if saved[key] != config[key]:
+    try:
+        saved = _training_settings(state["config"])
+    except ConfigError as error:
+        raise ConfigError(f"option --resume: {path} holds settings this version cannot read ({error})") from None
+    now = _training_settings(config)
+    for key in now:
+        if saved.get(key) != now[key]:
             raise ConfigError(
-                f"option --resume: {path} was trained with {key}={saved[key]!r} but this run has "
-                f"{key}={config[key]!r}; expected the settings of the run that saved it"
+                f"option --resume: {path} was trained with {key}={saved.get(key)!r} but this run has "
+                f"{key}={now[key]!r}; expected the settings of the run that saved it"
             )
     best = best_checkpoint_of(path)
     if best is not None and not os.path.isfile(best):

@@ -28,6 +28,9 @@ INVALID = {
     "mask_ratio": "1.5",
     "ft_ratio": "-1",
     "compile": "maybe",
+    "train_scheme": "windows",
+    "train_batch_size": "-128",
+    "loss_max_logits": "0",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from recbole_hydra.cli import main
 from recbole_hydra.experiments.compare import compare, resolve_references, run_in_subprocess
-from recbole_hydra.experiments.grid import PROTOCOL, expand_models, model_modes
+from recbole_hydra.experiments.grid import PROTOCOL, Row, expand_models, model_modes
 from recbole_hydra.experiments.tables import read_rows, summary_table
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import load_checkpoint
@@ -36,10 +36,39 @@ COST_COLUMNS = [
 
 def test_models_expand_to_modes():
     assert [m[:2] for m in model_modes("HydraRec")] == [("HydraRec", "causal"), ("HydraRec", "bidirectional")]
-    assert model_modes("HydraRec:bidirectional") == [("HydraRec", "bidirectional", {"bidirectional": True})]
-    assert model_modes("SASRec") == [("SASRec", "causal", {})]
-    assert model_modes("BERT4Rec") == [("BERT4Rec", "bidirectional", {})]
-    assert model_modes("GRU4Rec") == [("GRU4Rec", "-", {})]
+    assert model_modes("HydraRec:bidirectional") == [Row("HydraRec", "bidirectional", "", {"bidirectional": True})]
+    assert model_modes("SASRec") == [Row("SASRec", "causal", "", {})]
+    assert model_modes("BERT4Rec") == [Row("BERT4Rec", "bidirectional", "", {})]
+    assert model_modes("GRU4Rec") == [Row("GRU4Rec", "-", "", {})]
+
+
+def test_a_row_may_carry_its_own_settings():
+    rows = model_modes("HydraRec:causal:train_scheme=prefix:n_layers=1")
+    assert rows == [
+        Row(
+            "HydraRec",
+            "causal",
+            "n_layers=1:train_scheme=prefix",
+            {"bidirectional": False, "train_scheme": "prefix", "n_layers": 1},
+        )
+    ]
+    assert rows[0].spec == "HydraRec:causal:n_layers=1:train_scheme=prefix"
+    assert model_modes(rows[0].spec) == rows
+    both = model_modes("HydraRec:train_scheme=prefix")  # both modes, one setting
+    assert [(row.mode, row.variant) for row in both] == [
+        ("causal", "train_scheme=prefix"),
+        ("bidirectional", "train_scheme=prefix"),
+    ]
+    assert model_modes("SASRec:n_layers=1")[0].settings == {"n_layers": 1}
+    assert [
+        row.train_scheme({})
+        for row in expand_models(["HydraRec:causal", "HydraRec:causal:train_scheme=prefix", "SASRec"])
+    ] == ["sequence", "prefix", "prefix"]
+    assert model_modes("HydraRec:causal")[0].train_scheme({"train_scheme": "prefix"}) == "prefix"
+    with pytest.raises(ConfigError, match="expected ':key=value'"):
+        model_modes("HydraRec:causal:prefix")
+    with pytest.raises(ConfigError, match="the mode sets bidirectional"):
+        model_modes("HydraRec:bidirectional=True")
 
 
 @pytest.mark.parametrize(
@@ -85,11 +114,15 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
 
 def test_references_default_to_sasrec_and_must_be_compared_rows():
     variants = expand_models(["HydraRec", "SASRec", "BERT4Rec"])
-    assert resolve_references(None, variants) == [("SASRec", "causal")]
+    assert resolve_references(None, variants) == [("SASRec", "causal", "")]
     assert resolve_references(None, expand_models(["HydraRec", "GRU4Rec"])) == []  # no SASRec: no ratios
     assert resolve_references(["BERT4Rec", "HydraRec:causal", "BERT4Rec"], variants) == [
-        ("BERT4Rec", "bidirectional"),
-        ("HydraRec", "causal"),
+        ("BERT4Rec", "bidirectional", ""),
+        ("HydraRec", "causal", ""),
+    ]
+    prefix = expand_models(["HydraRec:causal", "HydraRec:causal:train_scheme=prefix"])
+    assert resolve_references(["HydraRec:causal:train_scheme=prefix"], prefix) == [
+        ("HydraRec", "causal", "train_scheme=prefix")
     ]
     with pytest.raises(ConfigError, match="--reference: 'GRU4Rec' is not one of the compared rows"):
         resolve_references(["GRU4Rec"], variants)
@@ -404,11 +437,11 @@ def test_compare_tuned_runs_each_model_with_its_best_config(workdir, tmp_path, c
     hydra = seen["HydraRec-bidirectional-2020"]
     assert (hydra["learning_rate"], hydra["mask_ratio"], hydra["bidirectional"]) == (0.002, 0.3, True)
     assert "Tuned per model" in table
-    assert "- SASRec (causal): `hidden_dropout_prob`: `0.2`, `learning_rate`: `0.003`" in table
+    assert "- SASRec causal: `hidden_dropout_prob`: `0.2`, `learning_rate`: `0.003`" in table
     # The search used another batch size: say so (a note, not an error; it may be on purpose), and only that.
     notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
     assert notes == [
-        "compare: note: the search of SASRec (causal) ran with train_batch_size=512, this comparison uses 1024"
+        "compare: note: the search of SASRec causal ran with train_batch_size=512, this comparison uses (default)"
     ]
     saved = load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
     assert saved["learning_rate"] == 0.003  # the run's own config file holds the tuned values

@@ -60,7 +60,7 @@ def user_histories(dataset, n_users):
     Rows are sorted by user then time; row j of a user has the first j items as its history
     (truncated by RecBole to the last N) and item j+1 as its target.
     """
-    inter = dataset.inter_feat
+    inter = dataset[np.arange(len(dataset))]  # RecBole's rows, lists included (dataset.inter_feat may lack them)
     uids = inter[dataset.uid_field].numpy()
     targets = inter[dataset.iid_field].numpy()
     first_items = inter[dataset.iid_field + dataset.config["LIST_SUFFIX"]][:, 0].numpy()
@@ -84,11 +84,11 @@ def stream_and_compare(stream, model, dataset, histories, rounds):
         stream.update_many(users, tokens(dataset, [histories[user][0][p - 1] for user in users]))
         rows = [histories[user][1][p - 1] for user in users]
         with torch.no_grad():
-            expected = model.full_sort_predict(dataset.inter_feat[rows])  # (B, I)
+            expected = model.full_sort_predict(dataset[np.array(rows)])  # (B, I)
         torch.testing.assert_close(stream.full_scores(users), expected, **TOLERANCE)
-        window = dataset.inter_feat[rows[0]]
+        window = dataset[np.array([rows[0]])]
         kept = int(window[model.ITEM_SEQ_LEN])
-        assert stream.history(users[0]) == tokens(dataset, window[model.ITEM_SEQ][:kept])
+        assert stream.history(users[0]) == tokens(dataset, window[model.ITEM_SEQ][0][:kept])
         assert stream.length(users[0]) == p
         compared += len(users)
     return compared

@@ -18,6 +18,7 @@ from recbole_hydra.runtime.checkpoints import load_checkpoint
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.run_checks import check_resume_checkpoint
 from recbole_hydra.runtime.training import train_and_test
+from recbole_hydra.validation import ConfigError
 
 from helpers import FIXTURES, overrides, write_dataset
 
@@ -62,8 +63,15 @@ def test_an_old_checkpoint_loads_and_scores(old_run, tmp_path):
 
 def test_an_old_interrupted_run_resumes_to_the_end(old_run):
     saved, settings = old_run
-    config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, checkpoint_dir=str(saved)))
     last = str(saved / LAST)
+    # 0.1 trained per prefix: resuming it under today's default scheme would change the training.
+    config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, checkpoint_dir=str(saved)))
+    with pytest.raises(
+        ConfigError, match="trained with train_scheme='prefix' but this run has train_scheme='sequence'"
+    ):
+        check_resume_checkpoint(last, config)
+    settings = dict(settings, train_scheme="prefix")
+    config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=4, checkpoint_dir=str(saved)))
     state = check_resume_checkpoint(last, config)
     assert state["epoch"] == 1  # epochs 0 and 1 were trained by the old layout
     result = train_and_test(config, resume_file=last, resume_state=state)

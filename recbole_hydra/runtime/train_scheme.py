@@ -1,0 +1,185 @@
+"""HydraRec's training rows: RecBole's one row per prefix, or windows of a user's history.
+
+`train_scheme: prefix` is RecBole's SequentialDataset unchanged: a user's n events give n − 1
+rows, each a history of up to N items and the one item after it.
+
+`train_scheme: sequence` keeps RecBole's validation and test rows exactly (RecBole's own split
+decides which events they are, on the same rows), but trains on windows:
+
+* causal: a window is up to N consecutive events of one user, with a target at every position
+  (the event after it). The windows tile a user's training targets from the most recent one
+  backwards, so every training target is supervised exactly once per epoch; the oldest window
+  may be shorter, and since it starts at the user's first event its targets see their whole
+  history. A target at position j of a later window sees the j + 1 events before it in the window.
+* bidirectional: a window is up to N consecutive training events of one user, tiled the same way;
+  RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
+  batches, only its last item (next-item prediction, as at test time). Each window appears
+  round(1 / mask_ratio) times per epoch, each copy masked afresh (BERT4Rec's "dupe factor"), so
+  that every training event is a target about once per epoch, as in causal mode.
+
+No validation or test event enters a training window: with time ordering (`eval_args.order: TO`,
+which the scheme requires) a user's training targets are the events before its validation one.
+RecBole's per-prefix lists are never built for training, so memory grows with the number of
+events, not with events × N (ml-1m at N = 200: 969,411 prefix rows against 8,586 windows).
+
+Shapes: E events, R rows, N = MAX_ITEM_LIST_LENGTH.
+"""
+
+import numpy as np
+import torch
+from recbole.data.dataset import SequentialDataset
+from recbole.data.interaction import Interaction
+from recbole.utils.enum_type import FeatureSource, FeatureType
+
+from recbole_hydra.model.hydrarec import target_sequence_field
+
+TRAIN_SCHEMES = ("sequence", "prefix")
+EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
+
+
+def scheme_of(config):
+    """The configured scheme; configs saved before the key existed trained per prefix."""
+    return config["train_scheme"] or "prefix"
+
+
+# ----- windows, as index arithmetic ---------------------------------------------------------
+
+
+def causal_windows(first_event, last_target, max_length):
+    """(input start, length) per window: the target events first+1..last of each user, from the end.
+
+    A window's inputs are events start..start+length-1; its targets are the events one later.
+    """
+    windows = []
+    for first, last in zip(first_event.tolist(), last_target.tolist()):
+        end = last  # the window's last target
+        while end > first:
+            length = min(max_length, end - first)
+            windows.append((end - length, length))
+            end -= length
+    return np.array(windows, dtype=np.int64).reshape(-1, 2)
+
+
+def cloze_windows(first_event, last_event, max_length):
+    """(start, length) per window: the events first..last of each user, tiled from the end."""
+    windows = []
+    for first, last in zip(first_event.tolist(), last_event.tolist()):
+        end = last
+        while end >= first:
+            length = min(max_length, end - first + 1)
+            windows.append((end - length + 1, length))
+            end -= length
+    return np.array(windows, dtype=np.int64).reshape(-1, 2)
+
+
+def cloze_copies(config):
+    """Copies of each Cloze window per epoch: enough that each event is masked about once."""
+    return max(1, round(1 / config["mask_ratio"])) if config["mask_ratio"] else 1
+
+
+def gather_lists(values, start, length, max_length, offset=0):
+    """(R, N, ...) lists: values[start + j + offset] at j < length, 0 after (right padding)."""
+    positions = torch.as_tensor(start).unsqueeze(1) + offset + torch.arange(max_length)  # (R, N)
+    real = torch.arange(max_length) < torch.as_tensor(length).unsqueeze(1)  # (R, N)
+    lists = values[positions.clamp(max=len(values) - 1)]  # (R, N, ...)
+    return lists * real.view(*real.shape, *([1] * (lists.dim() - 2))).to(lists.dtype)
+
+
+# ----- the dataset ------------------------------------------------------------------------
+
+
+class HydraRecDataset(SequentialDataset):
+    """RecBole's SequentialDataset, with HydraRec's training scheme (RecBole's `create_dataset`
+    picks a class named `<model>Dataset`: runtime/patches.py publishes this one)."""
+
+    def _sequence_scheme(self):
+        return scheme_of(self.config) == "sequence" and self.config["benchmark_filename"] is None
+
+    def data_augmentation(self):
+        """RecBole's prefix rows; under the sequence scheme without their item lists (built after the split)."""
+        if not self._sequence_scheme():
+            return super().data_augmentation()
+        self._aug_presets()
+        self._check_field("uid_field", "time_field")
+        self.sort(by=[self.uid_field, self.time_field], ascending=True)
+        users = self.inter_feat[self.uid_field].numpy()
+        starts_user = np.r_[True, users[1:] != users[:-1]]  # (E,)
+        first_event = np.maximum.accumulate(np.where(starts_user, np.arange(len(users)), 0))  # (E,)
+        targets = np.flatnonzero(~starts_user)  # every event but a user's first: RecBole's rows, in its order
+        history_start = np.maximum(first_event[targets], targets - self.max_item_list_len)  # the last N events
+        rows = self.inter_feat[targets]
+        rows.update(
+            Interaction(
+                {
+                    self.item_list_length_field: torch.from_numpy(targets - history_start),
+                    EVENT_INDEX: torch.from_numpy(targets),
+                }
+            )
+        )
+        self._events, self._first_event = self.inter_feat, first_event
+        self.inter_feat = rows
+
+    def build(self):
+        datasets = super().build()
+        if not self._sequence_scheme():
+            return datasets
+        train, *evaluated = datasets
+        for part in evaluated:
+            part.inter_feat = self._prefix_rows(part.inter_feat)
+        train.inter_feat = self._window_rows(train.inter_feat)
+        return datasets
+
+    def __getitem__(self, index, join=True):
+        """Rows as RecBole's SequentialDataset gives them: the whole dataset's prefix rows get their
+        item lists when they are read (RecBole's run_recbole reads one to count FLOPs)."""
+        rows = self.inter_feat[index]
+        if EVENT_INDEX in rows:
+            rows = self._prefix_rows(rows)
+        return self.join(rows) if join else rows
+
+    def _list_fields(self):
+        """(event field, its list field) for every field RecBole gives a list (all but the user)."""
+        return [(field, getattr(self, f"{field}_list_field")) for field in self._events if field != self.uid_field]
+
+    def _prefix_rows(self, rows):
+        """Prefix rows (validation, test) exactly as RecBole builds them: the last N events before the target."""
+        target = rows[EVENT_INDEX].numpy()
+        length = rows[self.item_list_length_field].numpy()
+        lists = {
+            list_field: gather_lists(self._events[field], target - length, length, self.max_item_list_len)
+            for field, list_field in self._list_fields()
+        }
+        rows.update(Interaction(lists))
+        del rows[EVENT_INDEX]  # only the dataset's own rows keep it (see __getitem__)
+        return rows
+
+    def _window_rows(self, rows):
+        """The training rows RecBole split off, turned into windows (see the module docstring)."""
+        is_target = np.zeros(len(self._events), dtype=bool)  # (E,) the training targets
+        is_target[rows[EVENT_INDEX].numpy()] = True
+        targets = np.flatnonzero(is_target)
+        first = self._first_event[targets]
+        users, last_index = np.unique(first[::-1], return_index=True)  # each user's last training target
+        last_target = targets[len(targets) - 1 - last_index]
+        n = self.max_item_list_len
+        if self.config["bidirectional"]:
+            start, length = np.tile(cloze_windows(users, last_target, n), (cloze_copies(self.config), 1)).T
+            anchor = start + length - 1  # a row's own fields (user, time, ...) are its last event's
+        else:
+            start, length = causal_windows(users, last_target, n).T
+            supervised = gather_lists(torch.from_numpy(is_target), start, length, n, offset=1)  # (R, N)
+            keep = supervised.any(dim=1).numpy()  # a window whose targets are all someone else's: no row
+            start, length, supervised = start[keep], length[keep], supervised[keep]
+            anchor = start + length  # the last target
+        windows = self._events[anchor]
+        lists = {
+            list_field: gather_lists(self._events[field], start, length, n) for field, list_field in self._list_fields()
+        }
+        lists[self.item_list_length_field] = torch.from_numpy(length)
+        if not self.config["bidirectional"]:
+            item_ids = self._events[self.iid_field]
+            target_field = target_sequence_field(self.config)
+            lists[target_field] = gather_lists(item_ids, start, length, n, offset=1) * supervised
+            self.set_field_property(target_field, FeatureType.TOKEN_SEQ, FeatureSource.INTERACTION, n)
+        windows.update(Interaction(lists))
+        return windows

@@ -1,0 +1,134 @@
+"""The two training schemes: windows that supervise every training target once and leak nothing,
+evaluation rows identical to RecBole's, and a per-position loss equal to the per-prefix one."""
+
+import numpy as np
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model
+
+from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.train_scheme import causal_windows, cloze_windows
+from recbole_hydra.validation import ConfigError
+
+from helpers import TINY
+
+N = 4  # short windows, so that long histories need several
+
+
+def _write(folder, lengths):
+    """User u has lengths[u] events; the item of event s is 100·u + s, so every event is recognisable."""
+    path = folder / "win"
+    path.mkdir()
+    with open(path / "win.inter", "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for user, length in enumerate(lengths):
+            for step in range(length):
+                f.write(f"u{user}\t{100 * user + step}\t{1000 + step}\n")
+
+
+LENGTHS = [2, 3, 4, 5, 6, 7, 9, 12, 13]  # 1 to 3 windows, users too short for validation
+
+
+def _built(folder, scheme, bidirectional=False, **extra):
+    settings = dict(TINY, load_col={"inter": ["user_id", "item_id", "timestamp"]}, data_path=str(folder))
+    settings.update(MAX_ITEM_LIST_LENGTH=N, train_scheme=scheme, bidirectional=bidirectional, mask_ratio=0.5)
+    settings.update(checkpoint_dir=str(folder / "saved"), **extra)
+    config = build_config("HydraRec", "win", overrides=settings)
+    dataset = create_dataset(config)
+    return config, dataset, data_preparation(config, dataset)
+
+
+def _event_of(dataset, item_ids):
+    """Original item tokens (100·user + step) of internal item ids; 0 (padding) stays None."""
+    tokens = dataset.field2id_token[dataset.iid_field]
+    return [None if i == 0 else int(tokens[i]) for i in item_ids]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("schemes")
+    _write(folder, LENGTHS)
+    return folder
+
+
+def test_validation_and_test_rows_are_recboles(folder):
+    _, _, (_, prefix_valid, prefix_test) = _built(folder, "prefix")
+    _, _, (_, valid, test) = _built(folder, "sequence")
+    for ours, recboles in ((valid, prefix_valid), (test, prefix_test)):
+        ours, recboles = ours.dataset.inter_feat, recboles.dataset.inter_feat
+        assert sorted(ours.columns) == sorted(recboles.columns)
+        for column in recboles.columns:
+            torch.testing.assert_close(ours[column], recboles[column], msg=column)
+
+
+def _held_out(dataset_loaders):
+    """(user token, item token) of every validation and test target."""
+    _, valid, test = dataset_loaders
+    held = set()
+    for loader in (valid, test):
+        feat = loader.dataset.inter_feat
+        held |= set(_event_of(loader.dataset, feat["item_id"].tolist()))
+    return held
+
+
+def test_causal_windows_supervise_every_training_target_once_and_leak_nothing(folder):
+    _, _, prefix_loaders = _built(folder, "prefix")
+    _, dataset, loaders = _built(folder, "sequence")
+    train = loaders[0].dataset.inter_feat
+    expected = sorted(_event_of(dataset, prefix_loaders[0].dataset.inter_feat["item_id"].tolist()))
+    targets = train["Target_item_id_list"]
+    supervised = sorted(e for e in _event_of(dataset, targets[targets > 0].tolist()))
+    assert supervised == expected  # each training target exactly once, nothing else
+    seen = set(_event_of(dataset, train["item_id_list"][train["item_id_list"] > 0].tolist()))
+    assert not seen & _held_out(loaders)  # no validation or test event as an input either
+    for inputs, targets, length in zip(train["item_id_list"], train["Target_item_id_list"], train["item_length"]):
+        events = _event_of(dataset, inputs[:length].tolist())
+        assert events == list(range(events[0], events[0] + length))  # consecutive events of one user
+        nexts = _event_of(dataset, targets[:length].tolist())
+        assert nexts == [e + 1 for e in events]  # the target of position j is the event after it
+        assert (inputs[length:] == 0).all() and (targets[length:] == 0).all()
+    # the number of windows is the least that covers the targets: ceil(training targets / N) per user
+    per_user = [max(0, n - 3) if n >= 4 else (1 if n == 3 else n - 1) for n in LENGTHS]
+    assert len(train) == sum(-(-t // N) for t in per_user if t)
+
+
+def test_cloze_windows_hold_each_training_event_once_and_leak_nothing(folder):
+    """Once per copy: each window is repeated round(1 / mask_ratio) times."""
+    _, dataset, loaders = _built(folder, "sequence", bidirectional=True)
+    train = loaders[0].dataset.inter_feat
+    events = _event_of(dataset, train["item_id_list"][train["item_id_list"] > 0].tolist())
+    copies = round(1 / 0.5)  # mask_ratio 0.5: each window twice per epoch, masked afresh each time
+    assert all(events.count(event) == copies for event in events)  # each event in one window (and its copies)
+    held_out = _held_out(loaders)
+    assert not set(events) & held_out
+    all_events = {100 * user + step for user, n in enumerate(LENGTHS) for step in range(n)}
+    assert set(events) == all_events - held_out  # every training event, the first of each user too
+    assert (train["item_length"] <= N).all()
+
+
+def test_windows_tile_from_the_most_recent_target():
+    # user events 10..19 (first 10), targets 11..19: 9 targets, N = 4 → 4 + 4 + 1, the short one oldest
+    assert causal_windows(np.array([10]), np.array([19]), 4).tolist() == [[15, 4], [11, 4], [10, 1]]
+    assert cloze_windows(np.array([10]), np.array([19]), 4).tolist() == [[16, 4], [12, 4], [10, 2]]
+    assert causal_windows(np.array([0, 5]), np.array([1, 5]), 4).tolist() == [[0, 1]]  # no targets: no window
+
+
+def test_window_loss_equals_the_per_prefix_loss_of_the_same_pairs(tmp_path):
+    """Histories that fit one window: each position sees exactly the prefix RecBole would give it,
+    so the mean loss over all positions equals the mean over RecBole's prefix rows."""
+    _write(tmp_path, [3, 4, 5, 6])  # at most 3 training targets per user ≤ N
+    losses = {}
+    for scheme in ("prefix", "sequence"):
+        config, dataset, (train, _, _) = _built(tmp_path, scheme, train_batch_size=1000, n_layers=2)
+        torch.manual_seed(0)
+        model = get_model("HydraRec")(config, train.dataset).double().eval()  # same seed: same weights
+        batch = train.dataset.inter_feat
+        losses[scheme] = model.calculate_loss(batch).item()
+    assert losses["sequence"] == pytest.approx(losses["prefix"], rel=1e-12)
+
+
+def test_sequence_scheme_needs_time_order(tmp_path):
+    _write(tmp_path, [5, 5])
+    with pytest.raises(ConfigError, match="eval_args order 'TO'"):
+        _built(tmp_path, "sequence", eval_args={"split": {"LS": "valid_and_test"}, "order": "RO", "mode": "full"})
