@@ -15,7 +15,11 @@ decides which events they are, on the same rows), but trains on windows:
   RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
   batches, only its last item (next-item prediction, as at test time). Each window appears
   round(1 / mask_ratio) times per epoch, each copy masked afresh (BERT4Rec's "dupe factor"), so
-  that every training event is a target about once per epoch, as in causal mode.
+  that every training event is a target about once per epoch, as in causal mode. Every copy but
+  the first ends at a random length, drawn again each epoch: a sampled prefix of the window, so
+  that over the epochs the mask-at-the-end batches predict the next item at every position with
+  only its past in view, as RecBole's prefix rows do for all prefixes at once (without the cuts,
+  bidirectional HydraRec reached 0.038 validation NDCG@10 on ml-100k against 0.045 with them).
 
 No validation or test event enters a training window: with time ordering (`eval_args.order: TO`,
 which the scheme requires) a user's training targets are the events before its validation one.
@@ -35,6 +39,7 @@ from recbole_hydra.model.hydrarec import target_sequence_field
 
 TRAIN_SCHEMES = ("sequence", "prefix")
 EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
+CUT = "_hydrarec_cut"  # a Cloze window copy to end at a random length when read
 
 
 def scheme_of(config):
@@ -135,7 +140,22 @@ class HydraRecDataset(SequentialDataset):
         rows = self.inter_feat[index]
         if EVENT_INDEX in rows:
             rows = self._prefix_rows(rows)
+        if CUT in rows:
+            rows = self._cut(rows)
         return self.join(rows) if join else rows
+
+    def _cut(self, rows):
+        """Cloze window copies marked CUT end at a random length, drawn afresh at every read (epoch)."""
+        cut = rows[CUT].numpy()
+        length = rows[self.item_list_length_field].clone()  # (R,)
+        length[cut] = torch.from_numpy(np.random.randint(1, length[cut].numpy() + 1)) if cut.any() else length[cut]
+        kept = torch.arange(self.max_item_list_len) < length.unsqueeze(1)  # (R, N)
+        for _, list_field in self._list_fields():
+            values = rows[list_field]
+            rows[list_field] = values * kept.view(*kept.shape, *([1] * (values.dim() - 2))).to(values.dtype)
+        rows[self.item_list_length_field] = length
+        del rows[CUT]
+        return rows
 
     def _list_fields(self):
         """(event field, its list field) for every field RecBole gives a list (all but the user)."""
@@ -163,7 +183,8 @@ class HydraRecDataset(SequentialDataset):
         last_target = targets[len(targets) - 1 - last_index]
         n = self.max_item_list_len
         if self.config["bidirectional"]:
-            start, length = np.tile(cloze_windows(users, last_target, n), (cloze_copies(self.config), 1)).T
+            whole = cloze_windows(users, last_target, n)
+            start, length = np.tile(whole, (cloze_copies(self.config), 1)).T
             anchor = start + length - 1  # a row's own fields (user, time, ...) are its last event's
         else:
             start, length = causal_windows(users, last_target, n).T
@@ -176,7 +197,9 @@ class HydraRecDataset(SequentialDataset):
             list_field: gather_lists(self._events[field], start, length, n) for field, list_field in self._list_fields()
         }
         lists[self.item_list_length_field] = torch.from_numpy(length)
-        if not self.config["bidirectional"]:
+        if self.config["bidirectional"]:
+            lists[CUT] = torch.arange(len(start)) >= len(whole)  # every copy but the first is cut when read
+        else:
             item_ids = self._events[self.iid_field]
             target_field = target_sequence_field(self.config)
             lists[target_field] = gather_lists(item_ids, start, length, n, offset=1) * supervised

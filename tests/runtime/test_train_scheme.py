@@ -107,6 +107,27 @@ def test_cloze_windows_hold_each_training_event_once_and_leak_nothing(folder):
     assert (train["item_length"] <= N).all()
 
 
+def test_cloze_window_copies_are_read_as_random_prefixes(folder):
+    """The first copy of each window is read whole; the others end at a random length, drawn per read."""
+    _, dataset, (train_data, _, _) = _built(folder, "sequence", bidirectional=True)
+    train = train_data.dataset
+    whole = train.inter_feat
+    copies = int(whole["_hydrarec_cut"].sum()) // (len(whole) - int(whole["_hydrarec_cut"].sum()))
+    assert copies == 1  # mask_ratio 0.5: two copies, one of them cut
+    np.random.seed(0)
+    reads = [train[np.arange(len(whole))] for _ in range(20)]
+    for read in reads:
+        assert "_hydrarec_cut" not in read
+        cut = whole["_hydrarec_cut"]
+        assert torch.equal(read["item_length"][~cut], whole["item_length"][~cut])  # first copies: whole
+        length = read["item_length"]
+        assert ((length >= 1) & (length <= whole["item_length"])).all()
+        positions = torch.arange(N) < length.unsqueeze(1)
+        assert torch.equal(read["item_id_list"], whole["item_id_list"] * positions)  # a prefix of the window
+    lengths = torch.stack([read["item_length"][whole["_hydrarec_cut"]] for read in reads])  # (20, R)
+    assert (lengths != lengths[0]).any(dim=0).float().mean() > 0.5  # drawn afresh: most copies vary
+
+
 def test_windows_tile_from_the_most_recent_target():
     # user events 10..19 (first 10), targets 11..19: 9 targets, N = 4 → 4 + 4 + 1, the short one oldest
     assert causal_windows(np.array([10]), np.array([19]), 4).tolist() == [[15, 4], [11, 4], [10, 1]]
