@@ -23,6 +23,9 @@ SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")
 # window of up to N targets). With train_scheme 'prefix' (a row is one target) RecBole's own
 # defaults apply, so prefix runs stay comparable with RecBole's models and numbers.
 SEQUENCE_SCHEME_KEYS = ("train_batch_size",)
+# Each mode starts from its reference model's RecBole defaults: properties/HydraRec.yaml holds
+# SASRec's dropout (0.5) for causal mode; bidirectional mode takes BERT4Rec's.
+BIDIRECTIONAL_DEFAULTS = {"hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2}
 
 
 def model_yaml(model_name):
@@ -37,6 +40,8 @@ def mode_dependent_defaults(model_name, settings, recbole_defaults=None):
     if model_name in PLUGIN_MODELS:
         bidirectional = settings.get("bidirectional") is True
         defaults["transform"] = "mask_itemseq" if bidirectional else None
+        if bidirectional:
+            defaults.update(BIDIRECTIONAL_DEFAULTS)
         if settings.get("train_scheme") == "prefix":
             defaults.update(recbole_defaults or {})
     if settings.get("loss_type") == "CE":

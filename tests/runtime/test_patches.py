@@ -48,6 +48,27 @@ def test_bidirectional_key_alone_selects_the_mask_transform():
     assert config["mask_ratio"] == 0.2
 
 
+def test_each_mode_and_scheme_starts_from_its_reference_defaults():
+    causal = Config(model="HydraRec", dataset="ml-100k")
+    assert (causal["hidden_dropout_prob"], causal["attn_dropout_prob"]) == (0.5, 0.5)  # SASRec's
+    assert (causal["train_scheme"], causal["train_batch_size"]) == ("sequence", 128)  # windows
+    bidirectional = Config(model="HydraRec", dataset="ml-100k", config_dict={"bidirectional": True})
+    assert (bidirectional["hidden_dropout_prob"], bidirectional["attn_dropout_prob"]) == (0.2, 0.2)  # BERT4Rec's
+    prefix = Config(model="HydraRec", dataset="ml-100k", config_dict={"train_scheme": "prefix"})
+    assert prefix["train_batch_size"] == 2048  # RecBole's, for RecBole's rows
+    chosen = Config(
+        model="HydraRec",
+        dataset="ml-100k",
+        config_dict={
+            "bidirectional": True,
+            "hidden_dropout_prob": 0.4,
+            "train_scheme": "prefix",
+            "train_batch_size": 64,
+        },
+    )
+    assert (chosen["hidden_dropout_prob"], chosen["attn_dropout_prob"], chosen["train_batch_size"]) == (0.4, 0.2, 64)
+
+
 def test_builtin_models_keep_recbole_defaults():
     config = Config(model="SASRec", dataset="ml-100k", config_dict={"train_neg_sample_args": None})
     assert "bidirectional" not in config
