@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
 
-from recbole_hydra.model.hydra_attention import HydraAttention
-from recbole_hydra.model.hydra_mix import gather_positions
+from recbole_hydra.model.mixers import HydraAttention
+from recbole_hydra.model.mixers.common import gather_positions
 
 # RecBole's FeedForward writes GELU as x·0.5·(1 + erf(x/√2)) and swish as x·sigmoid(x): five and
 # two separate ops, each keeping a (B, N, inner) tensor for the backward. torch's fused kernels
@@ -41,7 +41,7 @@ class HydraLayer(nn.Module):
         return self.feed_forward(x)
 
     def initial_state(self, batch_size):
-        """The empty recurrent state of `step` (the attention's running sum)."""
+        """The empty recurrent state of `step`: the token mixer's, one tensor (B, ...)."""
         return self.attention.initial_state(batch_size)
 
     def step(self, x, state):

@@ -82,7 +82,7 @@ def test_last_layer_at_chosen_positions_equals_everywhere_then_gather(tiny_confi
     from recbole.data.transform import construct_transform
     from recbole.utils import get_model
 
-    from recbole_hydra.model.hydra_mix import gather_positions
+    from recbole_hydra.model.mixers.common import gather_positions
     from recbole_hydra.runtime.config import build_config
 
     config = build_config("HydraRec", "ml-100k", overrides=dict(tiny_config, n_layers=2, bidirectional=bidirectional))
