@@ -112,3 +112,27 @@ class TokenMixer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, causal={self.causal}"
+
+
+class MultiHeadMixer(TokenMixer):
+    """A token mixer with H heads of d = D / H features each (softmax, linrec, elu)."""
+
+    def __init__(self, hidden_size: int, causal: bool, dropout: float = 0.0, n_heads: int = 2):
+        super().__init__(hidden_size, causal, dropout)
+        if not isinstance(n_heads, int) or n_heads <= 0 or hidden_size % n_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads!r})")
+        self.n_heads = n_heads
+
+    def heads(self, qkv: torch.Tensor, index: torch.Tensor = None, dtype: torch.dtype = None) -> tuple:
+        """qkv (B, N, 3D) → q (B, N or M, H, d) at `index` only when given, k and v (B, N, H, d).
+
+        In `dtype` when given (the linear mixers accumulate in at least fp32)."""
+        if dtype is not None:
+            qkv = qkv.to(dtype)
+        q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, N, D)
+        if index is not None:
+            q = gather_positions(q, index)  # (B, M, D)
+        return tuple(x.unflatten(-1, (self.n_heads, -1)) for x in (q, k, v))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, n_heads={self.n_heads}"
