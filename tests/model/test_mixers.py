@@ -328,6 +328,15 @@ def test_streamed_scores_equal_full_sort_predict(data_folder, name, tmp_path):
             torch.testing.assert_close(restarted._S, stream._S[: len(users)], rtol=0, atol=0)
 
 
+def test_streaming_refuses_softmax(data_folder):
+    model, dataset = tiny_model(data_folder, "softmax")
+    assert not model.recurrent
+    with pytest.raises(ValueError, match="recurrent token mixer.*'softmax'"):
+        StreamingRecommender(model, dataset)
+    with pytest.raises(ValueError, match="'softmax' has no recurrent step"):
+        model.initial_state(1)
+
+
 @pytest.mark.parametrize(
     "name, bidirectional", [(name, False) for name in NAMES] + [("linrec", True)], ids=lambda value: str(value)
 )
