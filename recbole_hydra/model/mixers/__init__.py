@@ -6,7 +6,7 @@
     softmax.py    softmax: multi-head scaled dot-product attention, the O(N²) control
     linrec.py     linrec: LinRec's L2-normalised linear attention, causal and mask-aware
     elu.py        elu: the linear transformer of Katharopoulos et al. (φ = elu + 1)
-    linear.py     the linear-time sum Σ_s (q_t · k_s) v_s that linrec and elu share
+    linear.py     what linrec and elu share: the linear-time sum Σ_s (q_t · k_s) v_s, heads, masks, state
 
 All offer `forward(x, mask, index=None)`; hydra, linrec and elu also `initial_state` and `step`.
 Pure torch: nothing here imports RecBole.

@@ -12,8 +12,7 @@ Shapes: B batch, N sequence length, D hidden size, H heads, d = D / H, M chosen 
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.common import MultiHeadMixer, accumulation_dtype, visible_from
-from recbole_hydra.model.mixers.linear import kernel_mix, kernel_step
+from recbole_hydra.model.mixers.linear import LinearMixer, kernel_mix, kernel_step
 
 EPS = 1e-6  # keeps the denominator above 0 where no key is visible (a row of padding only)
 
@@ -33,29 +32,19 @@ def _divide(mixed: torch.Tensor) -> torch.Tensor:
     return mixed[..., :-1] / (mixed[..., -1:] + EPS)
 
 
-class EluAttention(MultiHeadMixer):
+class EluAttention(LinearMixer):
     """Multi-head linear attention with φ(x) = elu(x) + 1 (see the module docstring).
 
-    Args: as MultiHeadMixer (hidden_size, causal, dropout, n_heads).
+    Args: as MultiHeadMixer (hidden_size, causal, dropout, n_heads). State: [S | z] per head, (B, H, d, d + 1).
     """
 
     name = "elu"
-    recurrent = True
 
-    def mix(self, qkv, mask, index=None):
-        mask, causal = visible_from(mask, self.causal, index)  # (B, N)
-        q, k, v = self.heads(qkv, index, accumulation_dtype(qkv.dtype))  # (B, N|M, H, d), 2 × (B, N, H, d)
-        keys = elu_feature_map(k) * mask[:, :, None, None]  # padding adds nothing to S or z
-        mixed = kernel_mix(elu_feature_map(q), keys, _with_ones(v), causal)  # (B, N|M, H, d + 1)
-        return _divide(mixed).flatten(-2).to(qkv.dtype)  # (B, N|M, D)
+    def mix_heads(self, q, k, v, real, causal):
+        keys = elu_feature_map(k) * real  # padding adds nothing to S or z
+        return _divide(kernel_mix(elu_feature_map(q), keys, _with_ones(v), causal))  # from (B, N|M, H, d + 1)
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
-        """[S | z] per head, (B, H, d, d + 1), zeros."""
-        head_size = self.hidden_size // self.n_heads
-        return self._zeros(batch_size, self.n_heads, head_size, head_size + 1)
-
-    def mix_step(self, qkv, state):
+    def step_heads(self, q, k, v, state):
         """[S | z] += φ(k) [v, 1]ᵀ; out = φ(q)ᵀS / (φ(q)ᵀz + ε)."""
-        q, k, v = self.heads(qkv, dtype=state.dtype)  # 3 × (B, H, d)
         mixed, state = kernel_step(elu_feature_map(q), elu_feature_map(k), _with_ones(v), state)  # (B, H, d + 1)
-        return _divide(mixed).flatten(-2).to(qkv.dtype), state
+        return _divide(mixed), state

@@ -30,8 +30,7 @@ Pure torch. Shapes: B batch, N sequence length, D hidden size, H heads, d = D / 
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.common import MultiHeadMixer, accumulation_dtype, visible_from
-from recbole_hydra.model.mixers.linear import kernel_mix, kernel_step
+from recbole_hydra.model.mixers.linear import LinearMixer, kernel_mix, kernel_step
 
 EPS = 1e-6  # the smallest norm divided by: a zero row or column maps to 0
 
@@ -41,36 +40,27 @@ def _column_norm(square_sum: torch.Tensor) -> torch.Tensor:
     return square_sum.clamp_min(EPS * EPS).sqrt()
 
 
-class LinRecAttention(MultiHeadMixer):
+class LinRecAttention(LinearMixer):
     """Multi-head LinRec attention (see the module docstring).
 
-    Args: as MultiHeadMixer (hidden_size, causal, dropout, n_heads).
+    Args: as MultiHeadMixer (hidden_size, causal, dropout, n_heads). State: [Σ k vᵀ | Σ k²] per
+    head, (B, H, d, d + 1): the sum of outer products, then the column sums of squares.
     """
 
     name = "linrec"
-    recurrent = True
 
-    def mix(self, qkv, mask, index=None):
-        mask, causal = visible_from(mask, self.causal, index)  # (B, N)
-        q, k, v = self.heads(qkv, index, accumulation_dtype(qkv.dtype))  # (B, N|M, H, d), 2 × (B, N, H, d)
+    def mix_heads(self, q, k, v, real, causal):
         queries = F.normalize(F.elu(q), dim=-1, eps=EPS)  # ρ_row: each query over its head's features
-        keys = F.elu(k) * mask[:, :, None, None]  # padding adds nothing to sums or norms
+        keys = F.elu(k) * real  # padding adds nothing to sums or norms
         squares = keys.square()  # (B, N, H, d)
         square_sum = squares.cumsum(dim=1) if causal else squares.sum(dim=1, keepdim=True)  # (B, N|1, H, d)
         # ρ_col: k_{s,j} / n_j, moved onto the query side, where n (of position t when causal) is known.
-        mixed = kernel_mix(queries / _column_norm(square_sum), keys, v, causal)  # (B, N|M, H, d)
-        return mixed.flatten(-2).to(qkv.dtype)  # (B, N|M, D)
+        return kernel_mix(queries / _column_norm(square_sum), keys, v, causal)  # (B, N|M, H, d)
 
-    def initial_state(self, batch_size: int) -> torch.Tensor:
-        """[Σ k vᵀ | Σ k²] per head, (B, H, d, d + 1): the sum of outer products, then the column sums of squares."""
-        head_size = self.hidden_size // self.n_heads
-        return self._zeros(batch_size, self.n_heads, head_size, head_size + 1)
-
-    def mix_step(self, qkv, state):
+    def step_heads(self, q, k, v, state):
         """Σ k vᵀ += k_t v_tᵀ and Σ k² += k_t²; out = (q̂_t / n_t)ᵀ Σ k vᵀ."""
-        q, k, v = self.heads(qkv, dtype=state.dtype)  # 3 × (B, H, d)
         keys = F.elu(k)
         square_sum = state[..., -1] + keys.square()  # (B, H, d)
         queries = F.normalize(F.elu(q), dim=-1, eps=EPS) / _column_norm(square_sum)
         mixed, outer_sum = kernel_step(queries, keys, v, state[..., :-1])  # (B, H, d), (B, H, d, d)
-        return mixed.flatten(-2).to(qkv.dtype), torch.cat([outer_sum, square_sum.unsqueeze(-1)], dim=-1)
+        return mixed, torch.cat([outer_sum, square_sum.unsqueeze(-1)], dim=-1)
