@@ -27,7 +27,10 @@ ALLOWED = {
     "package": {"model", "online", "runtime"},
 }
 ONLY_IN_EXPERIMENTS = ("ray", "matplotlib", "optuna")
-PURE_TORCH = ("model/hydra_mix.py", "model/hydra_attention.py")  # the token mixers know nothing of RecBole
+# The token mixers know nothing of RecBole: the old HydraAttention path and every module of model/mixers/.
+PURE_TORCH = ("model/hydra_attention.py",) + tuple(
+    f"model/mixers/{name}" for name in sorted(os.listdir(os.path.join(ROOT, "model", "mixers"))) if name.endswith(".py")
+)
 
 
 def _modules():

@@ -38,7 +38,7 @@ from torch import nn
 
 from recbole_hydra.experiments.grid import recbole_mode
 from recbole_hydra.model import HydraAttention, HydraLayer
-from recbole_hydra.model.hydra_mix import gather_positions
+from recbole_hydra.model.mixers.common import gather_positions
 
 DEFAULT_LENGTHS = (50, 200, 1000, 4000)
 DEFAULT_MODELS = ("HydraRec", "SASRec", "BERT4Rec", "LightSANs")

@@ -1,8 +1,8 @@
 """The model: HydraRec (RecBole's model contract) and its parts, pure torch below HydraRec itself.
 
-    hydra_mix.py        the mixing step as tensor functions (forward, backward, one recurrent step)
-    hydra_attention.py  HydraAttention: projections, mixing, output projection; forward and step
-    layer.py            HydraLayer: attention + feed-forward, post-LN; forward and step
+    mixers/             the token mixers (`attention`: hydra, softmax, linrec, elu); forward and step
+    hydra_attention.py  the old import path of HydraAttention (now mixers/hydra.py)
+    layer.py            HydraLayer: token mixer + feed-forward, post-LN; forward and step
     hydrarec.py         HydraRec(SequentialRecommender): embeddings, layers, losses, scores
     config_checks.py    HydraRec's settings, checked with messages that name the key
 

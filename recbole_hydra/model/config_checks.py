@@ -5,11 +5,13 @@ reads any data; see runtime/patches.py), and when the model is built from a conf
 unpickled from a checkpoint, or made by hand).
 """
 
+from recbole_hydra.model.mixers import MIXERS, HydraAttention
 from recbole_hydra.validation import ConfigError, boolean, one_of, positive_float, positive_int, probability
 
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
 LOSS_TYPES = ("CE", "BPR")
 TRAIN_SCHEMES = ("sequence", "prefix")  # runtime/train_scheme.py builds the rows of each
+ATTENTIONS = tuple(MIXERS)  # hydra, softmax, linrec, elu
 
 
 def check_model_config(config):
@@ -31,6 +33,9 @@ def check_model_config(config):
         "bidirectional": boolean(config, "bidirectional"),
         # Absent from configs saved before the key existed: those ran eagerly.
         "compile": False if config["compile"] is None else boolean(config, "compile"),
+        # Absent from configs saved before the keys existed: those used Hydra attention.
+        "attention": "hydra" if config["attention"] is None else one_of(config, "attention", ATTENTIONS),
+        "n_heads": 2 if config["n_heads"] is None else positive_int(config, "n_heads"),
         "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
         "train_batch_size": positive_int(config, "train_batch_size"),
         # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
@@ -40,6 +45,11 @@ def check_model_config(config):
         "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
         "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),
     }
+    if hp["attention"] != HydraAttention.name and hp["hidden_size"] % hp["n_heads"]:
+        raise ConfigError(
+            f"config key 'hidden_size' ({hp['hidden_size']}) must be divisible by 'n_heads' ({hp['n_heads']}) "
+            f"for attention '{hp['attention']}' (each head has hidden_size / n_heads features)"
+        )
     if hp["train_scheme"] == "sequence":
         _check_sequence_scheme(config)
     if hp["bidirectional"]:

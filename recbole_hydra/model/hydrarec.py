@@ -1,5 +1,8 @@
 """HydraRec: a SASRec/BERT4Rec-shaped sequential recommender with Hydra attention.
 
+The token mixer is a setting (`attention`: hydra, softmax, linrec or elu; see model/mixers/):
+embeddings, layers, feed-forward blocks, head, losses and training are the same for all of them.
+
 Causal mode (default) is SASRec with Hydra attention: next-item training. Bidirectional mode
 (`bidirectional: True`) is BERT4Rec with Hydra attention: Cloze training on RecBole's
 `mask_itemseq` transform, prediction at a mask token appended after the history.
@@ -39,6 +42,7 @@ class HydraRec(SequentialRecommender):
         self.loss_type = hp["loss_type"]
         self.initializer_range = hp["initializer_range"]
         self.loss_max_logits = hp["loss_max_logits"]
+        self.attention_name = hp["attention"]
         self.TARGET_ITEM_SEQ = target_sequence_field(config)
 
         # Bidirectional mode adds the mask token, id I, exactly as RecBole's transform writes it.
@@ -58,6 +62,8 @@ class HydraRec(SequentialRecommender):
                 hidden_act=hp["hidden_act"],
                 eps=hp["layer_norm_eps"],
                 compile=hp["compile"],
+                attention=hp["attention"],
+                n_heads=hp["n_heads"],
             )
             for _ in range(hp["n_layers"])
         )
@@ -142,8 +148,14 @@ class HydraRec(SequentialRecommender):
 
     # ----- the recurrent form (causal mode) -------------------------------------------
 
+    @property
+    def recurrent(self):
+        """Whether `step` exists: a causal model whose token mixer has a recurrent form (not softmax)."""
+        return not self.bidirectional and all(layer.attention.recurrent for layer in self.layers)
+
     def initial_state(self, batch_size):
-        """Per layer, the empty recurrent state of `step`: a list of L tensors (B, ...)."""
+        """Per layer, the empty recurrent state of `step`: a list of L tensors (B, ...), the same
+        shape in every layer ((B, D) for hydra, (B, H, d, d + 1) for linrec and elu)."""
         return [layer.initial_state(batch_size) for layer in self.layers]
 
     def step(self, items, positions, states):
@@ -151,7 +163,8 @@ class HydraRec(SequentialRecommender):
 
         items, positions: (B,) the new item ids and their positions t; states: from
         `initial_state` (t = 0) or the previous step. Returns (representation (B, D), new states):
-        the representation equals `encode(...)[:, t]` over the whole sequence, in O(L·D²).
+        the representation equals `encode(...)[:, t]` over the whole sequence, at a cost that does
+        not grow with t (O(L·D²) for hydra, O(L·D·d) for linrec and elu, d = D / n_heads).
         """
         if self.bidirectional:
             raise ValueError("step needs a causal HydraRec: a bidirectional model sees later items")

@@ -1,5 +1,5 @@
-"""One encoder layer of HydraRec: post-LN transformer layer with Hydra attention, as RecBole's
-TransformerLayer is for SASRec and BERT4Rec.
+"""One encoder layer of HydraRec: post-LN transformer layer with a token mixer (Hydra attention by
+default), as RecBole's TransformerLayer is for SASRec and BERT4Rec.
 
 `forward` runs a whole sequence; `step` runs one new position of a causal sequence from the
 attention's running state (the recurrent form).
@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
 
-from recbole_hydra.model.hydra_attention import HydraAttention
-from recbole_hydra.model.hydra_mix import gather_positions
+from recbole_hydra.model.mixers import build_mixer
+from recbole_hydra.model.mixers.common import gather_positions
 
 # RecBole's FeedForward writes GELU as x·0.5·(1 + erf(x/√2)) and swish as x·sigmoid(x): five and
 # two separate ops, each keeping a (B, N, inner) tensor for the backward. torch's fused kernels
@@ -21,11 +21,24 @@ FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
 
 
 class HydraLayer(nn.Module):
-    """Post-LN transformer layer, as RecBole's TransformerLayer, with Hydra attention."""
+    """Post-LN transformer layer, as RecBole's TransformerLayer, with the token mixer `attention`
+    (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra)."""
 
-    def __init__(self, hidden_size, inner_size, causal, hidden_dropout, attn_dropout, hidden_act, eps, compile=False):
+    def __init__(
+        self,
+        hidden_size,
+        inner_size,
+        causal,
+        hidden_dropout,
+        attn_dropout,
+        hidden_act,
+        eps,
+        compile=False,
+        attention="hydra",
+        n_heads=2,
+    ):
         super().__init__()
-        self.attention = HydraAttention(hidden_size, causal=causal, dropout=attn_dropout, compile=compile)
+        self.attention = build_mixer(attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile)
         self.attention_dropout = nn.Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
@@ -41,7 +54,7 @@ class HydraLayer(nn.Module):
         return self.feed_forward(x)
 
     def initial_state(self, batch_size):
-        """The empty recurrent state of `step` (the attention's running sum)."""
+        """The empty recurrent state of `step`: the token mixer's, one tensor (B, ...)."""
         return self.attention.initial_state(batch_size)
 
     def step(self, x, state):

@@ -11,13 +11,16 @@ previous S of each layer alone:
 
 That costs O(L·D²) per update, whatever the history length, and equals `full_sort_predict` on
 the same history (to float tolerance) while the history is no longer than N = MAX_ITEM_LIST_LENGTH.
+The linrec and elu mixers stream the same way, with a larger state per layer (one d × (d + 1)
+matrix per head; see model/mixers/); softmax attention has no recurrent form and is refused.
 
 Past N, RecBole keeps only the last N items, at positions 0..N-1: every new item shifts every
 position, so no running sum can continue. To stay exact we keep each user's last N item ids
 and re-encode that window with the model's own `forward` at every update (O(N·L·D²): still
 linear, and what RecBole would score). S is then no longer used.
 
-Shapes: U users held, L layers, D hidden size, N = MAX_ITEM_LIST_LENGTH, I item ids (0 = padding).
+Shapes: U users held, L layers, D hidden size, N = MAX_ITEM_LIST_LENGTH, I item ids (0 = padding);
+(...) a layer's state shape: (D,) for hydra, (H, D / H, D / H + 1) for linrec and elu.
 """
 
 import hashlib
@@ -30,7 +33,7 @@ import torch
 from recbole_hydra.files import open_atomically
 from recbole_hydra.online import catalogue
 
-STATE_FORMAT = 1  # bump when the state_dict layout changes
+STATE_FORMAT = 1  # bump when the state_dict layout changes ("S" is (U, L, ...): hydra's files stay (U, L, D))
 
 
 class Recommendations(NamedTuple):
@@ -85,6 +88,12 @@ class StreamingRecommender:
                 "model lets every position see later items, so a new item changes all earlier outputs "
                 "and no running state exists"
             )
+        if not model.recurrent:
+            raise ValueError(
+                f"StreamingRecommender needs a recurrent token mixer, but this HydraRec has attention "
+                f"'{model.attention_name}', which has none (its state would be every past key and value); "
+                "expected attention hydra, linrec or elu"
+            )
         self.model = model.eval()
         self.dataset = dataset
         self.max_length = model.max_seq_length  # N
@@ -101,7 +110,7 @@ class StreamingRecommender:
 
     def _allocate(self, capacity):
         m = self.model
-        # The model's own empty state, one row per user: (U, L, D) for Hydra's running sums.
+        # The model's own empty state, one row per user, its L layers stacked: (U, L, ...).
         self._S = torch.stack(m.initial_state(capacity), dim=1).to(self._state_dtype)
         self._h = torch.zeros(
             capacity, m.hidden_size, dtype=m.item_embedding.weight.dtype, device=self.device
@@ -216,7 +225,7 @@ class StreamingRecommender:
     def _advance(self, rows, items):
         """The recurrence: encode position t of each row from its layers' previous states."""
         t = self._length[rows]  # (B,) the new item's position
-        h, states = self.model.step(items, t, list(self._S[rows].unbind(1)))  # (B, D), L × (B, D)
+        h, states = self.model.step(items, t, list(self._S[rows].unbind(1)))  # (B, D), L × (B, ...)
         self._S[rows] = torch.stack(states, dim=1)
         self._h[rows] = h
         self._window[rows, t] = items
@@ -308,7 +317,7 @@ class StreamingRecommender:
             "users": list(self._users),
             "length": self._length[:n_users].cpu().clone(),  # (U,)
             "window": self._window[:n_users].cpu().clone(),  # (U, N) item ids
-            "S": self._S[:n_users].cpu().clone(),  # (U, L, D)
+            "S": self._S[:n_users].cpu().clone(),  # (U, L, ...)
             "h": self._h[:n_users].cpu().clone(),  # (U, D)
             "seen_items": torch.from_numpy(np.concatenate([np.empty(0, np.int64)] + seen)),  # arrival order
             "seen_offsets": torch.tensor([0] + [len(items) for items in seen], dtype=torch.long).cumsum(0),
@@ -355,7 +364,7 @@ class StreamingRecommender:
         self._allocate(n_users)
         self._length[:] = state["length"].to(self.device)
         self._window[:] = window.to(self.device)
-        if state["fingerprint"] == self.fingerprint():
+        if state["fingerprint"] == self.fingerprint():  # the same weights, so the same mixer and state shape
             self._S[:] = state["S"].to(self.device, self._state_dtype)
             self._h[:] = state["h"].to(self.device, self._h.dtype)
         else:
@@ -427,5 +436,6 @@ def _check_state(state, max_length):
             "the windows do not match"
         )
     n_users = len(state["users"])
-    if state["length"].shape != (n_users,) or state["window"].shape != (n_users, max_length):
+    shapes_ok = state["length"].shape == (n_users,) and state["window"].shape == (n_users, max_length)
+    if not shapes_ok or state["S"].shape[:1] != (n_users,):
         raise ValueError(f"state tensors do not match its {n_users} users")

@@ -31,6 +31,8 @@ INVALID = {
     "train_scheme": "windows",
     "train_batch_size": "-128",
     "loss_max_logits": "0",
+    "attention": "linear",
+    "n_heads": "0",
 }
 
 

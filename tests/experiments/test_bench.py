@@ -20,8 +20,9 @@ from recbole_hydra.experiments.bench_cells import (
 )
 from recbole_hydra.experiments.bench_report import main_table, parts_table
 from recbole_hydra.experiments.bench_runner import median_over_rounds, run_cell, run_worker
-from recbole_hydra.model import HydraAttention, hydra_mix
+from recbole_hydra.model import HydraAttention
 from recbole_hydra.model.config_checks import check_model_config
+from recbole_hydra.model.mixers import hydra_mix
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.validation import ConfigError
 
@@ -215,7 +216,7 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog, fresh_c
     else:
         monkeypatch.setattr(torch, "compile", lambda fn: no_compiler)
     qkv, mask = mix_inputs()
-    with caplog.at_level(logging.WARNING, logger="recbole_hydra.model.hydra_mix"):
+    with caplog.at_level(logging.WARNING, logger="recbole_hydra.model.mixers.hydra_mix"):
         layer = HydraAttention(4, causal=True, compile=True)
         out = layer.mix(qkv, mask)
         layer.mix(qkv, mask)  # warned once, not per call

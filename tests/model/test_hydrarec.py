@@ -75,28 +75,6 @@ def test_bpr_loss_trains(tiny_config):
     assert result["test_result"]["ndcg@10"] > 0
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_last_layer_at_chosen_positions_equals_everywhere_then_gather(tiny_config, bidirectional):
-    """encode(seq, index) computes the last layer only at `index`; the result must not change."""
-    from recbole.data import create_dataset
-    from recbole.data.transform import construct_transform
-    from recbole.utils import get_model
-
-    from recbole_hydra.model.hydra_mix import gather_positions
-    from recbole_hydra.runtime.config import build_config
-
-    config = build_config("HydraRec", "ml-100k", overrides=dict(tiny_config, n_layers=2, bidirectional=bidirectional))
-    dataset = create_dataset(config)
-    construct_transform(config)  # names the mask fields the bidirectional model reads
-    model = get_model("HydraRec")(config, dataset).double().eval()
-    torch.manual_seed(0)
-    n = config["MAX_ITEM_LIST_LENGTH"]
-    lengths = torch.tensor([n, 5, 1, 7])
-    seq = torch.randint(1, 100, (4, n)) * (torch.arange(n) < lengths.unsqueeze(1))  # right padding
-    index = torch.randint(0, n, (4, 3)) if bidirectional else (lengths - 1).unsqueeze(1)
-    torch.testing.assert_close(model.encode(seq, index), gather_positions(model.encode(seq), index))
-
-
 @pytest.mark.parametrize("act", ["gelu", "swish"])
 def test_fused_activation_is_recboles_function(act):
     """HydraLayer swaps RecBole's written-out GELU / swish for torch's fused kernels: same values."""
@@ -106,24 +84,3 @@ def test_fused_activation_is_recboles_function(act):
     x = torch.randn(4, 100, dtype=torch.float64) * 4
     recboles = layer.feed_forward.get_hidden_act(act)
     torch.testing.assert_close(layer.feed_forward.intermediate_act_fn(x), recboles(x))
-
-
-def test_model_step_replays_encode(tiny_config):
-    """HydraRec.step, one item at a time from the empty state, equals encode() at every position."""
-    from recbole.data import create_dataset
-    from recbole.utils import get_model
-
-    from recbole_hydra.runtime.config import build_config
-
-    config = build_config("HydraRec", "ml-100k", overrides=dict(tiny_config, n_layers=2))
-    model = get_model("HydraRec")(config, create_dataset(config)).double().eval()
-    torch.manual_seed(0)
-    n = config["MAX_ITEM_LIST_LENGTH"]
-    seq = torch.randint(1, model.n_items, (4, n))  # (B, N) full histories
-    with torch.no_grad():
-        full = model.encode(seq)  # (B, N, D)
-        states = model.initial_state(4)
-        assert len(states) == 2
-        for t in range(n):
-            h, states = model.step(seq[:, t], torch.full((4,), t), states)
-            torch.testing.assert_close(h, full[:, t])

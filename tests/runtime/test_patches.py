@@ -88,6 +88,8 @@ def test_builtin_models_keep_recbole_defaults():
         ("layer_norm_eps", 0, "layer_norm_eps"),
         ("bidirectional", "yes", "bidirectional"),
         ("MAX_ITEM_LIST_LENGTH", 0, "MAX_ITEM_LIST_LENGTH"),
+        ("attention", "linear", "attention"),
+        ("n_heads", 0, "n_heads"),
     ],
 )
 def test_config_errors_name_the_key(key, value, expected):
@@ -97,6 +99,21 @@ def test_config_errors_name_the_key(key, value, expected):
     config[key] = value  # changed after it was built (or unpickled): the model checks it again
     with pytest.raises(ConfigError, match=expected):
         check_model_config(config)
+
+
+def test_heads_must_divide_hidden_size_for_the_multi_head_mixers():
+    with pytest.raises(ConfigError, match="'hidden_size' \\(30\\) must be divisible by 'n_heads' \\(4\\)"):
+        Config(model="HydraRec", dataset="ml-100k", config_dict={"attention": "elu", "hidden_size": 30, "n_heads": 4})
+    # Hydra has one head per feature: n_heads does not apply to it.
+    config = Config(model="HydraRec", dataset="ml-100k", config_dict={"hidden_size": 30, "n_heads": 4})
+    assert check_model_config(config)["attention"] == "hydra"
+
+
+def test_configs_saved_before_the_mixer_keys_mean_hydra():
+    config = Config(model="HydraRec", dataset="ml-100k")
+    config["attention"] = config["n_heads"] = None  # as unpickled from an older checkpoint
+    hp = check_model_config(config)
+    assert hp["attention"] == "hydra" and hp["n_heads"] == 2
 
 
 def test_bidirectional_needs_enough_masked_items():

@@ -15,6 +15,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from recbole_hydra.model.mixers.common import accumulation_dtype, gather_positions, visible_from
+
 logger = logging.getLogger(__name__)
 
 # φ(0) must be 0, not NaN: F.normalize divides by max(‖x‖, eps).
@@ -34,32 +36,10 @@ def hydra_mix_reference(
     kv = cosine_feature_map(k) * v  # (B, N, D)
     kv = kv * mask.unsqueeze(-1).to(kv.dtype)  # padding adds nothing to any sum
     if causal:
-        # Accumulate in at least fp32: a long running sum loses low bits fast in half precision.
-        acc_dtype = torch.promote_types(kv.dtype, torch.float32)
-        summary = torch.cumsum(kv, dim=1, dtype=acc_dtype).to(kv.dtype)  # (B, N, D)
+        summary = torch.cumsum(kv, dim=1, dtype=accumulation_dtype(kv.dtype)).to(kv.dtype)  # (B, N, D)
     else:
         summary = kv.sum(dim=1, keepdim=True)  # (B, 1, D), broadcast over positions
     return cosine_feature_map(q) * summary  # (B, N or M, D)
-
-
-def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
-
-
-def _visible_from(mask, causal, index):
-    """(mask, causal) for outputs at `index` (B, M) only, or unchanged when index is None.
-
-    A causal output at position t is one sum over the real positions s ≤ t: the same as a
-    bidirectional sum under the mask `real and s ≤ t`. So causal mode takes one position per row.
-    """
-    if index is None:
-        return mask, causal
-    if causal:
-        if index.size(1) != 1:
-            raise ValueError(f"causal attention at chosen positions takes one per row, got {index.size(1)}")
-        mask = mask & (torch.arange(mask.size(1), device=mask.device) <= index)  # (B, N)
-    return mask, False
 
 
 def _inverse_norm(x: torch.Tensor) -> tuple:
@@ -92,7 +72,7 @@ class _HydraMix(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qkv, mask, causal, index):
         in_dtype = qkv.dtype
-        qkv = qkv.to(torch.promote_types(qkv.dtype, torch.float32))  # bf16/fp16 in, fp32 maths
+        qkv = qkv.to(accumulation_dtype(qkv.dtype))  # bf16/fp16 in, fp32 maths
         q, k, v = qkv.chunk(3, dim=-1)  # 3 × (B, N, D) views
         if index is not None:
             q = gather_positions(q, index)  # (B, M, D)
@@ -148,7 +128,7 @@ def hydra_mix_packed(qkv: torch.Tensor, mask: torch.Tensor, causal: bool, index:
     mask: (B, N) bool, True at real items. Returns qkv's dtype; sums and norms run in at least
     fp32, so bf16/fp16 inputs stay finite over long histories.
     """
-    mask, causal = _visible_from(mask, causal, index)
+    mask, causal = visible_from(mask, causal, index)
     return _HydraMix.apply(qkv, mask, causal, index).to(qkv.dtype)
 
 
@@ -157,7 +137,7 @@ def hydra_mix_packed_reference(qkv, mask, causal, index=None):
     q, k, v = qkv.chunk(3, dim=-1)
     if index is not None:
         q = gather_positions(q, index)
-    mask, causal = _visible_from(mask, causal, index)
+    mask, causal = visible_from(mask, causal, index)
     return hydra_mix_reference(q, k, v, mask, causal)
 
 
