@@ -18,8 +18,8 @@ decides which events they are, on the same rows), but trains on windows:
   that every training event is a target about once per epoch, as in causal mode. Every copy but
   the first ends at a random length, drawn again each epoch: a sampled prefix of the window, so
   that over the epochs the mask-at-the-end batches predict the next item at every position with
-  only its past in view, as RecBole's prefix rows do for all prefixes at once (without the cuts,
-  bidirectional HydraRec reached 0.038 validation NDCG@10 on ml-100k against 0.045 with them).
+  only its past in view, as RecBole's prefix rows do for all prefixes at once (docs/training.md
+  has the runs that made both choices).
 
 No validation or test event enters a training window: with time ordering (`eval_args.order: TO`,
 which the scheme requires) a user's training targets are the events before its validation one.
