@@ -38,6 +38,13 @@ def positive_int(config, key):
     return int(value)
 
 
+def non_negative_int(config, key):
+    value = config[key]
+    if not is_int(value) or value < 0:
+        raise ConfigError(f"{_name(key)} must be an integer ≥ 0, got {value!r}")
+    return int(value)
+
+
 def positive_float(config, key):
     value = config[key]
     if not is_real(value) or not value > 0:

@@ -6,7 +6,15 @@ unpickled from a checkpoint, or made by hand).
 """
 
 from recbole_hydra.model.mixers import MIXERS, HydraAttention
-from recbole_hydra.validation import ConfigError, boolean, one_of, positive_float, positive_int, probability
+from recbole_hydra.validation import (
+    ConfigError,
+    boolean,
+    non_negative_int,
+    one_of,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
 LOSS_TYPES = ("CE", "BPR")
@@ -36,6 +44,7 @@ def check_model_config(config):
         # Absent from configs saved before the keys existed: those used Hydra attention.
         "attention": "hydra" if config["attention"] is None else one_of(config, "attention", ATTENTIONS),
         "n_heads": 2 if config["n_heads"] is None else positive_int(config, "n_heads"),
+        "local_window": 0 if config["local_window"] is None else non_negative_int(config, "local_window"),
         "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
         "train_batch_size": positive_int(config, "train_batch_size"),
         # Checked in both modes: a bad value is a bad setting even where the mode ignores it.

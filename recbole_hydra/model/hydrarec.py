@@ -64,6 +64,7 @@ class HydraRec(SequentialRecommender):
                 compile=hp["compile"],
                 attention=hp["attention"],
                 n_heads=hp["n_heads"],
+                local_window=hp["local_window"],
             )
             for _ in range(hp["n_layers"])
         )

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
 
+from recbole_hydra.model.local import LocalMixing
 from recbole_hydra.model.mixers import build_mixer
 from recbole_hydra.model.mixers.common import gather_positions
 
@@ -22,7 +23,8 @@ FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
 
 class HydraLayer(nn.Module):
     """Post-LN transformer layer, as RecBole's TransformerLayer, with the token mixer `attention`
-    (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra)."""
+    (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra), and in
+    bidirectional mode an optional local term over `local_window` neighbours (local.py)."""
 
     def __init__(
         self,
@@ -36,9 +38,12 @@ class HydraLayer(nn.Module):
         compile=False,
         attention="hydra",
         n_heads=2,
+        local_window=0,
     ):
         super().__init__()
         self.attention = build_mixer(attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile)
+        # Bidirectional only: a causal position already holds its own item (see local.py).
+        self.local = LocalMixing(hidden_size, local_window) if local_window and not causal else None
         self.attention_dropout = nn.Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
@@ -49,6 +54,9 @@ class HydraLayer(nn.Module):
     def forward(self, x, mask, index=None):
         """x: (B, N, D), mask: (B, N) bool → (B, N, D); or (B, M, D) at positions `index` (B, M) only."""
         attended = self.attention(x, mask, index)  # (B, N or M, D)
+        if self.local is not None:
+            local = self.local(x, mask)  # (B, N, D)
+            attended = attended + (local if index is None else gather_positions(local, index))
         residual = x if index is None else gather_positions(x, index)
         x = self.attention_norm(residual + self.attention_dropout(attended))
         return self.feed_forward(x)

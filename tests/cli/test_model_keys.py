@@ -29,6 +29,7 @@ INVALID = {
     "ft_ratio": "-1",
     "compile": "maybe",
     "train_scheme": "windows",
+    "local_window": "-1",
     "train_batch_size": "-128",
     "loss_max_logits": "0",
     "attention": "linear",
