@@ -10,6 +10,7 @@ from recbole_hydra.validation import ConfigError
 SUBCOMMANDS = {
     "train": "recbole_hydra.cli.train",  # one model: train, validate, test (the default)
     "compare": "recbole_hydra.cli.compare",  # several models and seeds, one protocol, one table
+    "claims": "recbole_hydra.cli.claims",  # the paper's claims: the token mixers and RecBole's peers, one table
     "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
     "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
     "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark

@@ -43,7 +43,9 @@ def markdown_summary(rows, dataset, references=()):
         decimals=decimals,
         references=references,
         ratio_columns={
+            "test_ndcg@10": "NDCG@10",
             "train_seconds_per_epoch": "time/epoch",
+            "train_seconds": "time to stop",
             "inference_seconds": "inference",
             "peak_memory_mb": "memory",
         },

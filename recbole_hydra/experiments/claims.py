@@ -1,0 +1,46 @@
+"""The paper's claims, one grid: HydraRec against the other token mixers in the same skeleton, and
+against RecBole's linear-time and softmax peers.
+
+arXiv 2501.01242 claims that (1) HydraRec beats other linear-attention models in accuracy, (2) it
+trains and infers faster, and (3) its bidirectional form is comparable to BERT4Rec. The grid:
+
+* the skeleton with each token mixer, in both modes, trained the same way (HydraRec's defaults,
+  whole-sequence windows): `hydra` (HydraRec), `softmax` (the control: the same model but for
+  attention), `linrec` and `elu`;
+* RecBole's own peers, trained per prefix as RecBole does: LightSANs (its linear-time attention),
+  GRU4Rec (linear-time recurrence), SASRec and BERT4Rec. A prefix epoch costs 20-40 window epochs,
+  so they get the budget of this project's earlier comparisons (PEER_BUDGET).
+
+Cost and accuracy ratios in the table are over the softmax control of the same mode.
+"""
+
+from recbole_hydra.model.mixers import MIXERS
+
+MODES = ("causal", "bidirectional")
+PEERS = ("LightSANs", "GRU4Rec", "SASRec", "BERT4Rec")
+# Batches of 512 prefix rows, at most 30 epochs, early stopping after 3 without progress: every
+# peer run of the ml-100k comparisons in docs/results stopped early within it.
+PEER_BUDGET = {"train_batch_size": 512, "epochs": 30, "stopping_step": 3}
+CONTROL = "softmax"
+
+
+def skeleton_models():
+    """HydraRec in both modes with each token mixer; the default mixer (hydra) needs no setting."""
+    return [
+        f"HydraRec:{mode}" + ("" if mixer == "hydra" else f":attention={mixer}") for mode in MODES for mixer in MIXERS
+    ]
+
+
+def peer_models():
+    budget = ":".join(f"{key}={value}" for key, value in sorted(PEER_BUDGET.items()))
+    return [f"{peer}:{budget}" for peer in PEERS]
+
+
+def references():
+    """The softmax control of each mode: every ratio column divides by it."""
+    return [f"HydraRec:{mode}:attention={CONTROL}" for mode in MODES]
+
+
+def claims_models(peers=True, extra=()):
+    """The --models list of the claims grid (peers left out where they cannot train, e.g. ml-1m at N = 200)."""
+    return skeleton_models() + (peer_models() if peers else []) + list(extra)
