@@ -38,6 +38,7 @@ CSV_NAME = "comparison.csv"
 FIRST_COLUMNS = ["model", "mode", "variant", "train_scheme", "seed", "status"]
 COST_COLUMNS = [
     "best_epoch",
+    "budget_capped",
     "epochs_run",
     "train_seconds_per_epoch",
     "train_seconds",
@@ -275,6 +276,7 @@ def result_row(entry, result, device, threads, config_file):
         **test,
         f"valid_{valid_metric}": result["best_valid_score"],
         "best_epoch": result["best_epoch"],
+        "budget_capped": "yes" if result.get("budget_capped") else "",
         "epochs_run": result["epochs_run"],
         "train_seconds_per_epoch": result["train_seconds_per_epoch"],
         "train_seconds": result["train_seconds_per_epoch"] * result["epochs_run"],

@@ -74,6 +74,17 @@ def markdown_summary(rows, dataset, references=()):
         )
     elif kinds:
         lines.append(f"Peak memory: {', '.join(kinds)}.")
+    capped = [row for row in done if row.get("budget_capped")]
+    if capped:
+        lines += [
+            "",
+            "Budget-capped runs (stopped by train_time_budget before early stopping ended them; their "
+            "accuracy is what the budget allowed, not a finished run's):",
+            "",
+        ]
+        lines += [
+            f"- {reference_label((row['model'], row['mode'], row['variant']))} seed {row['seed']}" for row in capped
+        ]
     if failed:
         lines += ["", "Failed runs (rerun the same command to retry them):", ""]
         lines += [f"- {row['model']} {row['mode']} seed {row['seed']}: {row.get('error', '')}" for row in failed]

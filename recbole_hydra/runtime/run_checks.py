@@ -36,6 +36,8 @@ def check_run_config(config):
     for key in ("epochs", "train_batch_size", "eval_batch_size", "stopping_step", "MAX_ITEM_LIST_LENGTH"):
         positive_int(config, key)
     positive_float(config, "learning_rate")
+    if config["train_time_budget"] is not None:  # ours: seconds of training, then stop (training.py)
+        positive_float(config, "train_time_budget")
     seed = config["seed"]
     if not is_int(seed) or not 0 <= seed < SEED_RANGE:
         raise ConfigError(f"config key 'seed' must be an integer in [0, 2**32), got {seed!r}")

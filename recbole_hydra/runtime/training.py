@@ -50,6 +50,7 @@ class RunResult:
     parameters: int
     checkpoint: str
     valid_scores: list = field(default_factory=list)
+    budget_capped: bool = False  # stopped by train_time_budget, not by early stopping or the last epoch
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -104,12 +105,17 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
-def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores, random_states, loaders):
+class _BudgetSpent(Exception):
+    """The run's training time reached `train_time_budget`: stop after this evaluated epoch."""
+
+
+def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores, random_states, loaders, budget):
     """fit's callback, run after each evaluation (and after RecBole saved any new best model).
 
     The record is written before the checkpoint: if a kill falls between the two, the record is
     one epoch ahead, and `_load_history` drops what the checkpoint has not reached. That is why
-    it keeps the random state of the epoch before too.
+    it keeps the random state of the epoch before too. Then, with a `budget` (seconds of
+    training, evaluation left out, as the tables count it), the run stops once it is spent.
     """
 
     def save(epoch_idx, valid_score):
@@ -118,6 +124,9 @@ def _last_epoch_saver(trainer, path, saved_epochs, epoch_seconds, valid_scores, 
         write_atomic(history_path(path), json.dumps(record))
         trainer._save_checkpoint(epoch_idx, verbose=False, saved_model_file=path)
         saved_epochs.append(epoch_idx)
+        if budget and sum(seconds for _, seconds in epoch_seconds) >= budget:
+            getLogger().info(f"train_time_budget of {budget:g} s spent after epoch {epoch_idx}: training stops")
+            raise _BudgetSpent
 
     return save
 
@@ -215,18 +224,29 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     loaders = (train_data, valid_data, test_data)
     if resume_file:  # last, so that nothing draws from the generators between here and training
         _restore_random_state(random_states, trainer.start_epoch - 1, loaders, resume_file)
+    budget_capped = False
     try:
-        best_valid_score, valid_result = trainer.fit(
-            train_data,
-            valid_data,
-            saved=saved,
-            show_progress=config["show_progress"],
-            callback_fn=_last_epoch_saver(
-                trainer, last_file, saved_epochs, epoch_seconds, valid_scores, random_states, loaders
+        try:
+            best_valid_score, valid_result = trainer.fit(
+                train_data,
+                valid_data,
+                saved=saved,
+                show_progress=config["show_progress"],
+                callback_fn=_last_epoch_saver(
+                    trainer,
+                    last_file,
+                    saved_epochs,
+                    epoch_seconds,
+                    valid_scores,
+                    random_states,
+                    loaders,
+                    config["train_time_budget"],
+                )
+                if saved
+                else None,
             )
-            if saved
-            else None,
-        )
+        except _BudgetSpent:
+            best_valid_score, valid_result, budget_capped = trainer.best_valid_score, trainer.best_valid_result, True
         start = time.perf_counter()
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
         inference_seconds = time.perf_counter() - start
@@ -256,4 +276,5 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
         parameters=sum(p.numel() for p in model.parameters()),
         checkpoint=trainer.saved_model_file if saved else "",
         valid_scores=[score for _, score in valid_scores],
+        budget_capped=budget_capped,
     )

@@ -492,3 +492,19 @@ def test_runs_started_in_the_same_second_claim_distinct_checkpoints(tmp_path):
         claimed = list(pool.map(claim_checkpoint_path, [wanted] * 8))
     assert len(set(claimed)) == 8 and wanted in claimed
     assert all(os.path.getsize(path) == 0 for path in claimed)  # empty until the first save
+
+
+def test_a_time_budget_stops_training_and_tests_the_best_model(syn, monkeypatch):
+    """train_time_budget: after the evaluated epoch in which the training seconds reach it, the run
+    stops, tests its best model and says it was capped."""
+    _, settings, _ = syn
+    clock = iter(range(0, 10**6, 5))  # every perf_counter call advances 5 s: each epoch counts as 5 s
+    monkeypatch.setattr("recbole_hydra.runtime.training.time.perf_counter", lambda: next(clock))
+    config = build_config("HydraRec", "syn", overrides=dict(settings, epochs=20, train_time_budget=12))
+    result = train_and_test(config)
+    assert result.budget_capped and result.epochs_run == 3  # 5 + 5 < 12 ≤ 5 + 5 + 5
+    assert 0 <= result.test_result["ndcg@5"] <= 1 and result.best_epoch in (0, 1, 2)
+    uncapped = train_and_test(build_config("HydraRec", "syn", overrides=dict(settings, epochs=2)))
+    assert not uncapped.budget_capped
+    with pytest.raises(ConfigError, match="train_time_budget"):
+        build_config("HydraRec", "syn", overrides=dict(settings, train_time_budget=0))
