@@ -45,6 +45,7 @@ def check_model_config(config):
         "attention": "hydra" if config["attention"] is None else one_of(config, "attention", ATTENTIONS),
         "n_heads": 2 if config["n_heads"] is None else positive_int(config, "n_heads"),
         "local_window": 0 if config["local_window"] is None else non_negative_int(config, "local_window"),
+        "hydra_mean": False if config["hydra_mean"] is None else boolean(config, "hydra_mean"),
         "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
         "train_batch_size": positive_int(config, "train_batch_size"),
         # Checked in both modes: a bad value is a bad setting even where the mode ignores it.

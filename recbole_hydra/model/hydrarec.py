@@ -65,6 +65,7 @@ class HydraRec(SequentialRecommender):
                 attention=hp["attention"],
                 n_heads=hp["n_heads"],
                 local_window=hp["local_window"],
+                hydra_mean=hp["hydra_mean"],
             )
             for _ in range(hp["n_layers"])
         )

@@ -39,9 +39,12 @@ class HydraLayer(nn.Module):
         attention="hydra",
         n_heads=2,
         local_window=0,
+        hydra_mean=False,
     ):
         super().__init__()
-        self.attention = build_mixer(attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile)
+        self.attention = build_mixer(
+            attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile, hydra_mean=hydra_mean
+        )
         # Bidirectional only: a causal position already holds its own item (see local.py).
         self.local = LocalMixing(hidden_size, local_window) if local_window and not causal else None
         self.attention_dropout = nn.Dropout(hidden_dropout)

@@ -30,6 +30,7 @@ INVALID = {
     "compile": "maybe",
     "train_scheme": "windows",
     "local_window": "-1",
+    "hydra_mean": "sometimes",
     "train_batch_size": "-128",
     "loss_max_logits": "0",
     "attention": "linear",

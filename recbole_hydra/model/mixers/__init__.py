@@ -20,12 +20,13 @@ from recbole_hydra.model.mixers.softmax import SoftmaxAttention
 MIXERS = {cls.name: cls for cls in (HydraAttention, SoftmaxAttention, LinRecAttention, EluAttention)}
 
 
-def build_mixer(name, hidden_size, causal, dropout=0.0, n_heads=2, compile=False):
-    """The mixer called `name`. Hydra has one head per feature and ignores n_heads; only Hydra compiles."""
+def build_mixer(name, hidden_size, causal, dropout=0.0, n_heads=2, compile=False, hydra_mean=False):
+    """The mixer called `name`. Hydra has one head per feature and ignores n_heads; only Hydra
+    compiles, and only Hydra takes `hydra_mean` (see HydraAttention)."""
     if name not in MIXERS:
         raise ValueError(f"attention must be one of {list(MIXERS)}, got {name!r}")
     if name == HydraAttention.name:
-        return HydraAttention(hidden_size, causal=causal, dropout=dropout, compile=compile)
+        return HydraAttention(hidden_size, causal=causal, dropout=dropout, compile=compile, mean=hydra_mean)
     return MIXERS[name](hidden_size, causal=causal, dropout=dropout, n_heads=n_heads)
 
 

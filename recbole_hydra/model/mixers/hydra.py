@@ -11,7 +11,7 @@ Shapes: B batch, N sequence length, D hidden size, M chosen positions per row.
 
 import torch
 
-from recbole_hydra.model.mixers.common import TokenMixer
+from recbole_hydra.model.mixers.common import TokenMixer, visible_from
 from recbole_hydra.model.mixers.hydra_mix import compiled_hydra_mix, hydra_mix_packed, hydra_mix_step
 
 
@@ -24,27 +24,45 @@ class HydraAttention(TokenMixer):
         dropout: dropout on the mixed features, before the output projection.
         compile: fuse the mixing step with `torch.compile` (falls back to eager with a warning
             where no compiler is available).
+        mean: divide each output's sum by the number of real positions it sums over: a mean of
+            φ(k_s) ⊙ v_s, whose size does not grow with the history (a causal sum over t items
+            grows like t, and outweighs the residual, the current item, at long positions).
     """
 
     name = "hydra"
     recurrent = True
 
-    def __init__(self, hidden_size: int, causal: bool, dropout: float = 0.0, compile: bool = False):
+    def __init__(self, hidden_size: int, causal: bool, dropout: float = 0.0, compile: bool = False, mean=False):
         super().__init__(hidden_size, causal, dropout)
         self.compile = compile
+        self.mean = mean
 
     def mix(self, qkv, mask, index=None):
         """The mixing step alone, (B, N, 3D) → (B, N or M, D); a method so a benchmark can remove it."""
         mix = compiled_hydra_mix() if self.compile else hydra_mix_packed
-        return mix(qkv, mask, self.causal, index)
+        mixed = mix(qkv, mask, self.causal, index)
+        return (mixed / visible_counts(mask, self.causal, index)).to(mixed.dtype) if self.mean else mixed
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
-        """The empty running sum S of `step`, (B, D): in at least fp32, as `forward`'s cumsum."""
-        return self._zeros(batch_size, self.hidden_size)
+        """The empty state of `step`, in at least fp32: the running sum S (B, D), and with `mean`
+        the number of items summed in one more column, (B, D + 1)."""
+        return self._zeros(batch_size, self.hidden_size + int(self.mean))
 
     def mix_step(self, qkv, state):
-        """S (B, D) += φ(k) ⊙ v; out = φ(q) ⊙ S: O(D) per position, whatever t is."""
-        return hydra_mix_step(qkv, state)  # (B, D), (B, D)
+        """S (B, D) += φ(k) ⊙ v; out = φ(q) ⊙ S (divided by the count with `mean`): O(D) per position."""
+        if not self.mean:
+            return hydra_mix_step(qkv, state)  # (B, D), (B, D)
+        mixed, summary = hydra_mix_step(qkv, state[:, :-1])
+        count = state[:, -1:] + 1  # (B, 1)
+        return (mixed / count).to(mixed.dtype), torch.cat([summary, count], dim=1)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, compile={self.compile}"
+        return f"{super().extra_repr()}, compile={self.compile}, mean={self.mean}"
+
+
+def visible_counts(mask: torch.Tensor, causal: bool, index: torch.Tensor = None) -> torch.Tensor:
+    """How many real positions each output sums over, at least 1: (B, N or M, 1) (or (B, 1, 1))."""
+    mask, causal = visible_from(mask, causal, index)
+    real = mask.to(torch.float32)  # (B, N)
+    counts = real.cumsum(dim=1) if causal else real.sum(dim=1, keepdim=True)  # (B, N) or (B, 1)
+    return counts.clamp_min(1).unsqueeze(-1)
