@@ -78,14 +78,14 @@ def markdown_summary(rows, dataset, references=()):
     return "\n".join(lines) + "\n"
 
 
-def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_path=None):
+def settings_section(common, seeds, threads, placement, command, tuned=None, tuned_path=None):
+    """comparison.md's settings: seeds, threads, `placement` (where the runs went), shared and tuned settings."""
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
     lines = [
         "",
         "## Settings",
         "",
-        f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
-        f"runs side by side: {jobs}.",
+        f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; {placement}.",
         "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):",
         "",
     ]

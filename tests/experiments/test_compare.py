@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -175,7 +176,7 @@ def _fake_runner(calls):
             parameters=10,
             checkpoint="",
         )
-        return dataclasses.asdict(result), {"model": entry.model}, "cpu"
+        return dataclasses.asdict(result), {"model": entry.model}, {"device": "cpu", "node_id": "", "host": "here"}
 
     return run
 
@@ -216,8 +217,11 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     for column in COST_COLUMNS:
         assert sasrec[column] != "", column
     assert sasrec["peak_memory_kind"] == "process_peak_rss" and int(sasrec["parameters"]) > 0
+    # Where it ran: this machine, no Ray node; a failed run says where too.
+    assert (sasrec["device"], sasrec["node_id"], sasrec["host"]) == ("cpu", "", socket.gethostname())
     assert float(sasrec["peak_memory_mb"]) > 0 and float(sasrec["train_seconds_per_epoch"]) > 0
     assert (hydra["mode"], hydra["status"]) == ("bidirectional", "failed") and "mask_ratio" in hydra["error"]
+    assert (hydra["node_id"], hydra["host"]) == ("", socket.gethostname())
     console = (output / "log" / "console" / "SASRec-causal-2020.log").read_text()
     assert "epoch 0 training" in console  # each run's output went to its own file, not the shared terminal
 
@@ -254,17 +258,20 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     assert not [name for name in os.listdir(output) if name.startswith(".tmp")]
 
 
-def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
+def test_jobs_run_side_by_side_and_rows_keep_the_grid_order(workdir, tmp_path):
     import threading
 
-    calls, both_running = [], threading.Barrier(2, timeout=30)
+    calls, bert_done = [], threading.Event()
     fake = _fake_runner(calls)
 
     def runner(entry, dataset, threads, workdir, quiet=False):
         assert quiet  # side-by-side runs must not share the terminal
-        if entry.seed == 2020:  # the first two runs only finish once both have started
-            both_running.wait()
-        return fake(entry, dataset, threads, workdir)
+        if entry.name == "SASRec-causal-2020":  # finishes only after the run beside it: side by side
+            assert bert_done.wait(timeout=30)
+        result = fake(entry, dataset, threads, workdir)
+        if entry.name == "BERT4Rec-bidirectional-2020":
+            bert_done.set()
+        return result
 
     output = tmp_path / "jobs"
     compare(
@@ -279,11 +286,12 @@ def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
         runner=runner,
     )
     rows = read_rows(output / "comparison.csv")
-    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
-        ("BERT4Rec", "2020", "ok"),
-        ("BERT4Rec", "2021", "ok"),
+    # BERT4Rec's first run finished first, yet the file holds the grid's order: seed by seed, as listed.
+    assert [(r["model"], r["seed"], r["status"]) for r in rows] == [
         ("SASRec", "2020", "ok"),
+        ("BERT4Rec", "2020", "ok"),
         ("SASRec", "2021", "ok"),
+        ("BERT4Rec", "2021", "ok"),
     ]
     assert sorted(calls) == sorted(
         ["SASRec-causal-2020", "BERT4Rec-bidirectional-2020", "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"]
