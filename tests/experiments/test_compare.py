@@ -113,6 +113,22 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert not (workdir / "unused").exists()
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--gpus-per-run", "1"], "option --gpus-per-run asks a Ray cluster for resources: it needs --address"),
+        (["--cpus-per-run", "2"], "option --cpus-per-run asks a Ray cluster for resources: it needs --address"),
+        (["--address", "auto", "--gpus-per-run", "1.5"], "option --gpus-per-run must be a number 0 or more, whole"),
+        (["--address", "auto", "--gpus-per-run", "-1"], "option --gpus-per-run must be a number 0 or more"),
+        (["--address", "auto", "--cpus-per-run", "0"], "option --cpus-per-run must be a number above 0"),
+    ],
+)
+def test_cli_resources_per_run_are_checked_before_ray_is_reached(workdir, capsys, options, message):
+    assert main(["compare", "--models", "SASRec", "--output", str(workdir / "unused")] + options) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "unused").exists()
+
+
 def test_references_default_to_sasrec_and_must_be_compared_rows():
     variants = expand_models(["HydraRec", "SASRec", "BERT4Rec"])
     assert resolve_references(None, variants) == [("SASRec", "causal", "")]

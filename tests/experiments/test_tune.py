@@ -3,8 +3,10 @@
 import json
 import os
 import signal
+import socket
 
 import pytest
+import torch
 
 from recbole_hydra.experiments.search_spaces import FALLBACK_SPACE, read_space, space_file
 from recbole_hydra.experiments.tables import read_rows
@@ -68,6 +70,17 @@ def test_cli_rejects_bad_budgets(workdir, capsys):
     assert main(["tune", "--models", "HydraRec", "--bidirectional=True"]) == 2
     assert "--num-cpus" in capsys.readouterr().err
     assert not ray.is_initialized()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_a_gpu_per_trial_without_a_gpu_fails_before_ray_starts(workdir, capsys):
+    from recbole_hydra.cli import main
+
+    assert main(["tune", "--models", "SASRec", "--gpus-per-trial", "0.5", "--output", str(workdir / "unused")]) == 2
+    assert "--gpus-per-trial 0.5: this machine has no GPU that torch can use" in capsys.readouterr().err
+    assert main(["tune", "--models", "SASRec", "--gpus-per-trial", "2.5"]) == 2
+    assert "whole above 1" in capsys.readouterr().err
+    assert not ray.is_initialized() and not (workdir / "unused").exists()
 
 
 def test_unknown_space_key_fails_before_ray_starts(tmp_path, workdir):
@@ -146,6 +159,10 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
         ("SASRec", "ok", "1")
     ] * 2
     sasrec_trials_rows = [t for t in trials if t["model"] == "SASRec"]
+    local_node = ray.get_runtime_context().get_node_id()  # where each trial ran: the local Ray's one node
+    assert {(t["node_id"], t["host"], t["device"]) for t in sasrec_trials_rows} == {
+        (local_node, socket.gethostname(), "cpu")
+    }
     assert float(sasrec_trials_rows[0]["best_valid_ndcg@10"]) == pytest.approx(float(sasrec["best_valid_ndcg@10"]))
     assert float(sasrec_trials_rows[0]["seconds_per_epoch"]) > 0
     assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(
