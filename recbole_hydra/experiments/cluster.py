@@ -21,6 +21,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import uuid
 
 from recbole_hydra.experiments.compare import console_path, spawn_run
@@ -200,6 +201,10 @@ def run_on_node(entry, dataset, threads, workdir, token, ship=False):
 # ----- the runner compare calls ----------------------------------------------------------------
 
 
+def _count(amount, unit):
+    return f"{amount:g} {unit}" + ("" if amount == 1 else "s")
+
+
 class RayRunner:
     """compare's runner for a Ray cluster: every run a task asking for `cpus` CPUs and `gpus` GPUs.
 
@@ -221,17 +226,19 @@ class RayRunner:
         )
         self.ship = ship
         self.placement = (
-            f"each run a Ray task on the cluster at {address} with {cpus:g} CPU and {gpus:g} GPU "
-            f"(of {len(node_resources())} nodes at the start)"
+            f"each run a Ray task on the cluster at {address} with {_count(cpus, 'CPU')} and {_count(gpus, 'GPU')} "
+            f"({len(node_resources())} nodes at the start)"
         )
         self._tokens = {}
+        self._tokens_lock = threading.Lock()  # compare calls from one thread per run, all at once
         self._running = set()
 
     def __call__(self, entry, dataset, threads, workdir, quiet=True):
         checkpoint_dir = entry.settings["checkpoint_dir"]
         folders = (workdir, checkpoint_dir)
-        if folders not in self._tokens:
-            self._tokens[folders] = mark_storage(list(folders))
+        with self._tokens_lock:  # one token per folder: a second one written beside it would hide the storage
+            if folders not in self._tokens:
+                self._tokens[folders] = mark_storage(list(folders))
         ref = self.task.remote(entry, dataset, threads, workdir, self._tokens[folders], self.ship)
         self._running.add(ref)
         try:
