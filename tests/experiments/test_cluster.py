@@ -7,6 +7,7 @@ this machine's address and the second node on loopback, so a driver here attache
 picks a driver's node by its address) and the second node is the one to kill.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,11 +116,14 @@ def _table_without_costs(markdown):
 
 
 @pytest.fixture
-def cluster():
+def cluster(monkeypatch):
     """A head and a second node, one CPU each, on this machine; this process is the driver, on the head."""
     from ray._private.services import get_node_ip_address
     from ray.cluster_utils import Cluster
 
+    # A node's raylet goes down with its agent, and on a loaded machine the agent can miss Ray's 30 s to
+    # register (seen here): the nodes, started from this process, inherit a longer wait.
+    monkeypatch.setenv("RAY_agent_register_timeout_ms", "300000")
     loopback = "127.0.0.2" if get_node_ip_address() == "127.0.0.1" else "127.0.0.1"
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
@@ -188,7 +192,7 @@ def test_compare_spreads_one_grid_over_both_nodes_and_matches_one_machine(data, 
 
 
 def _wait_for_a_run_mid_way_on(node_id, output, timeout=300):
-    """The name of a run on `node_id` that has finished an epoch (its -last.pth exists) and not the others."""
+    """The name of a run on `node_id` half-way: its -last.pth exists (an epoch done; a finished run removes it)."""
     deadline = time.monotonic() + timeout
     console = output / "log" / "console"
     while time.monotonic() < deadline:
@@ -229,59 +233,74 @@ def test_a_node_killed_mid_run_loses_nothing(data, local_rows, cluster):
     assert (row["status"], row["node_id"], row["epochs_run"]) == ("ok", cluster.head, str(EPOCHS))
 
 
-def test_a_killed_driver_resumes_when_rerun(data, cluster):
+def _epochs_recorded(last):
+    """Epochs the run's -last.json records so far (0 before the first)."""
+    try:
+        with open(history_path(str(last)), encoding="utf-8") as f:
+            return len(json.load(f)["epoch_seconds"])
+    except (OSError, ValueError):
+        return 0
+
+
+def _wait_until_still(last, what):
+    """Wait until the run's record has not moved for longer than an epoch on a loaded machine."""
+    seen, still_since, deadline = None, time.monotonic(), time.monotonic() + 120
+    while time.monotonic() - still_since < 15:
+        assert time.monotonic() < deadline, f"the run went on training after {what}"
+        now = os.stat(history_path(str(last))).st_mtime if os.path.exists(history_path(str(last))) else None
+        if now != seen:
+            seen, still_since = now, time.monotonic()
+        time.sleep(0.2)
+
+
+def test_a_stopped_or_killed_driver_resumes_when_rerun(data, cluster):
     folder, settings = data
     yaml_file = folder / "settings.yaml"
     yaml_file.write_text("".join(f"{key}: {value!r}\n" for key, value in settings.items()))
     output = folder / "driver"
     shutil.rmtree(output, ignore_errors=True)
-    command = [
-        sys.executable,
-        os.path.join(REPO, "run_hydrarec.py"),
-        "compare",
-        "--address",
-        cluster.address,
-        "--dataset",
-        "syn",
-        "--models",
-        "SASRec",
-        "--seeds",
-        "1",
-        "--output",
-        str(output),
-        "--config_files",
-        str(yaml_file),
-    ]
+    command = [sys.executable, os.path.join(REPO, "run_hydrarec.py"), "compare", "--address", cluster.address]
+    command += ["--dataset", "syn", "--models", "SASRec", "--seeds", "1", "--output", str(output)]
+    command += ["--config_files", str(yaml_file)]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(
-        command, cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment
-    )
     saved = output / "saved"
-    deadline = time.monotonic() + 300
-    while not list(saved.glob("*-last.pth")) if saved.is_dir() else True:
-        assert process.poll() is None and time.monotonic() < deadline, "no -last.pth while the run went on"
-        time.sleep(0.05)
-    process.kill()  # SIGKILL: nothing of the driver runs; the cluster alone must stop its run
-    process.wait()
 
-    # Ray ends a dead driver's tasks, and the run's process ends with its task: the record stops moving.
-    (last,) = saved.glob("*-last.pth")
-    record, seen, still_since = history_path(str(last)), None, time.monotonic()
-    deadline = time.monotonic() + 120
-    while time.monotonic() - still_since < 15:  # longer than an epoch on a loaded machine
-        assert time.monotonic() < deadline, "the run went on training after its driver was killed"
-        now = os.stat(record).st_mtime if os.path.exists(record) else None
-        if now != seen:
-            seen, still_since = now, time.monotonic()
-        time.sleep(0.2)
+    def start_and_wait(epochs_before):
+        """A driver, once its run has recorded more than `epochs_before` epochs; (process, its -last.pth)."""
+        process = subprocess.Popen(
+            command, cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment
+        )
+        deadline = time.monotonic() + 300
+        while True:
+            found = list(saved.glob("*-last.pth")) if saved.is_dir() else []
+            if found and _epochs_recorded(found[0]) > epochs_before:
+                return process, found[0]
+            assert process.poll() is None and time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+
+    # `kill` (SIGTERM) stops the driver like Ctrl-C: it cancels its run on the cluster and says how to go on.
+    first, last = start_and_wait(0)
+    first.terminate()
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130 and "rerun the same command to resume" in err
+    _wait_until_still(last, "its driver was stopped")
+    stopped_at = _epochs_recorded(last)
+
+    # kill -9: nothing of the driver runs; Ray ends a dead driver's tasks, and the run ends with its task.
+    second, _ = start_and_wait(stopped_at)  # it went on from where the first left it
+    second.kill()
+    second.wait()
+    _wait_until_still(last, "its driver was killed")
     assert last.is_file() and not read_rows(output / "comparison.csv")
 
     rerun = subprocess.run(command, cwd=str(folder), capture_output=True, text=True, env=environment, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert f"resumed from {last}" in rerun.stdout
     (row,) = read_rows(output / "comparison.csv")
-    assert row["status"] == "ok" and row["epochs_run"] == str(EPOCHS)  # the epochs before the kill count too
+    assert row["status"] == "ok" and row["epochs_run"] == str(EPOCHS)  # the epochs before the kills count too
     assert not last.exists()
+    attempts = _attempts(output, "SASRec-causal-2020")
+    assert len(attempts) == 3 and all("resuming from" in attempt for attempt in attempts[1:])
 
 
 def test_nodes_without_shared_storage_send_their_files_back(data, local_rows, cluster):
