@@ -52,6 +52,16 @@ def positive_float(config, key):
     return float(value)
 
 
+def resource_amount(config, key, positive=False):
+    """CPUs or GPUs a run asks for: a fraction below 1 (shared with other runs), a whole number above."""
+    value = config[key]
+    ok = is_real(value) and (value > 0 if positive else value >= 0) and (value <= 1 or float(value).is_integer())
+    if not ok:
+        least = "above 0" if positive else "0 or more"
+        raise ConfigError(f"{_name(key)} must be a number {least}, whole above 1 (e.g. 0.5, 1, 2), got {value!r}")
+    return float(value)
+
+
 def probability(config, key, closed_right=False):
     """A number in [0, 1), or [0, 1] with closed_right."""
     value = config[key]

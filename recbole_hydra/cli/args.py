@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 
-from recbole_hydra.validation import positive_int
+from recbole_hydra.validation import ConfigError, positive_int, resource_amount
 
 INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 
@@ -30,6 +30,28 @@ def check_positive_ints(args, *options):
     for option, value in values.items():
         if value is not None:
             positive_int(values, option)
+
+
+def add_address(parser, default_text):
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to use: 'auto' (the cluster this machine belongs to), 'HOST:PORT' of its head, "
+        f"or 'ray://HOST:10001'; see docs/cluster.md (default: {default_text}; RAY_ADDRESS is not read, "
+        "so a cluster is joined only when asked for here)",
+    )
+
+
+def check_resources_args(args, cpus_option, gpus_option, needs_address=False):
+    """CPUs and GPUs per run or trial: fractions below 1, whole numbers above; with `needs_address`,
+    only with --address (they are requests to Ray)."""
+    values = {option: getattr(args, option.lstrip("-").replace("-", "_")) for option in (cpus_option, gpus_option)}
+    for option, value in values.items():
+        if value is None:
+            continue
+        if needs_address and args.address is None:
+            raise ConfigError(f"option {option} asks a Ray cluster for resources: it needs --address (e.g. auto)")
+        resource_amount(values, option, positive=option == cpus_option)
 
 
 class ConfigFiles(argparse.Action):

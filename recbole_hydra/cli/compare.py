@@ -5,9 +5,11 @@ import shlex
 
 from recbole_hydra.cli.args import (
     INTERRUPTED,
+    add_address,
     add_config_files,
     add_dataset_and_models,
     check_positive_ints,
+    check_resources_args,
     sigterm_as_interrupt,
 )
 from recbole_hydra.runtime.config import parse_overrides
@@ -30,9 +32,22 @@ def parser():
         "--jobs",
         "-j",
         type=int,
-        default=1,
-        help="runs trained side by side, each in its own process (default 1); "
-        "with --threads T, use jobs × T ≤ your cores",
+        default=None,
+        help="runs trained side by side, each in its own process (default 1; with --address, every run is "
+        "queued with Ray at once); with --threads T, use jobs × T ≤ your cores",
+    )
+    add_address(p, "this machine, no Ray")
+    p.add_argument(
+        "--cpus-per-run",
+        type=float,
+        default=None,
+        help="with --address: CPUs Ray reserves for each run (default 1; also its torch threads unless --threads)",
+    )
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        help="with --address: GPUs Ray gives each run, fractions allowed, e.g. 0.5 (default 0: the CPU)",
     )
     p.add_argument(
         "--reference",
@@ -54,29 +69,49 @@ def parser():
     return p
 
 
+def _ray_runner(args):
+    """The Ray cluster's runner (connected, its resources checked), or None to run on this machine."""
+    if args.address is None:
+        return None
+    from recbole_hydra.experiments.cluster import RayRunner
+
+    cpus = args.cpus_per_run if args.cpus_per_run is not None else 1.0
+    return RayRunner(args.address, cpus=cpus, gpus=args.gpus_per_run or 0.0)
+
+
 def run(argv):
-    from recbole_hydra.experiments.compare import compare, stop_runs
+    from recbole_hydra.experiments.compare import compare, run_in_subprocess, stop_runs
 
     args, rest = parser().parse_known_args(argv)
     check_positive_ints(args, "--seeds", "--threads", "--jobs")
+    check_resources_args(args, "--cpus-per-run", "--gpus-per-run", needs_address=True)
+    overrides = parse_overrides(rest)
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
+    runner = _ray_runner(args)
+    threads = args.threads
+    if runner is not None and threads is None:  # as many torch threads as the CPUs Ray reserved
+        threads = max(1, int(args.cpus_per_run or 1))
     try:
-        with sigterm_as_interrupt(before=stop_runs):
+        with sigterm_as_interrupt(before=runner.stop if runner else stop_runs):
             table = compare(
                 args.models,
                 args.dataset,
                 seeds=args.seeds,
                 output_dir=args.output,
                 config_files=args.config_files,
-                overrides=parse_overrides(rest),
-                threads=args.threads,
-                jobs=args.jobs,
+                overrides=overrides,
+                threads=threads,
+                jobs=args.jobs if runner else args.jobs or 1,
                 redo=args.redo,
                 command=command,
                 references=args.reference,
                 tuned=args.tuned,
+                runner=runner or run_in_subprocess,
             )
     except KeyboardInterrupt:
         return INTERRUPTED
+    finally:
+        if runner is not None:
+            runner.close()
     print(table)
     return 0

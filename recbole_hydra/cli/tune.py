@@ -4,7 +4,13 @@ import argparse
 import shlex
 import sys
 
-from recbole_hydra.cli.args import add_config_files, add_dataset_and_models, check_positive_ints
+from recbole_hydra.cli.args import (
+    add_address,
+    add_config_files,
+    add_dataset_and_models,
+    check_positive_ints,
+    check_resources_args,
+)
 from recbole_hydra.runtime.config import parse_overrides
 
 
@@ -20,12 +26,14 @@ def parser():
     p.add_argument("--num-samples", type=int, default=20, help="trials per model and mode (default 20)")
     p.add_argument("--max-epochs", type=int, default=20, help="epochs per trial at most (default 20)")
     p.add_argument("--output", "-o", default="tuning", help="output folder (default ./tuning)")
-    p.add_argument(
-        "--address",
-        default=None,
-        help="Ray cluster to use: 'auto', 'ray://host:10001', ... (default: a local Ray instance)",
-    )
+    add_address(p, "a local Ray instance")
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (default 1)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs per trial, fractions allowed, e.g. 0.5 for two trials per GPU (default 0: the CPU)",
+    )
     p.add_argument(
         "--num-cpus",
         type=int,
@@ -40,6 +48,7 @@ def parser():
 def run(argv):
     args, rest = parser().parse_known_args(argv)
     check_positive_ints(args, "--num-samples", "--max-epochs", "--cpus-per-trial", "--num-cpus")
+    check_resources_args(args, "--cpus-per-trial", "--gpus-per-trial")
     from recbole_hydra.experiments.tune import tune_models
     from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
 
@@ -54,6 +63,7 @@ def run(argv):
         overrides=parse_overrides(rest),
         address=args.address,
         cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
         num_cpus=args.num_cpus,
         space_dir=args.spaces or SEARCH_SPACES_DIR,
         command=command,

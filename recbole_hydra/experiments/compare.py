@@ -5,6 +5,11 @@ RSS only ever grows, so sharing one process would charge every model with the la
 earlier peak; a crash (or the OOM killer) then takes down one run, not the comparison.
 Every finished run is written to DIR/comparison.csv at once, so a rerun skips it; a run cut
 short (Ctrl-C, a kill, the end of a session) goes on from its last finished epoch.
+
+`compare(runner=...)` says where the runs go: `run_in_subprocess` (this machine, the default) or
+`cluster.RayRunner` (a Ray cluster). A runner is called as `runner(entry, dataset, threads, workdir,
+quiet)` and returns (result, resolved config, where: device, node_id and host); it may have
+`placement` (a line for comparison.md on where the runs went) and `stop()` (called on Ctrl-C).
 """
 
 import dataclasses
@@ -14,7 +19,9 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -47,7 +54,8 @@ COST_COLUMNS = [
     "peak_memory_kind",
     "parameters",
 ]
-LAST_COLUMNS = ["threads", "device", "settings_hash", "config_file", "checkpoint", "error"]
+# node_id: the Ray node a run finished on ('' on this machine); host: that machine's name.
+LAST_COLUMNS = ["threads", "device", "node_id", "host", "settings_hash", "config_file", "checkpoint", "error"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,11 +177,26 @@ def plan(models, dataset, seeds, common, tuned=None):
 # ----- one run, in its own process --------------------------------------------------------
 
 
+def _exit_with_parent():
+    """Stop this run when the process that started it is gone (a compare killed with -9, a lost Ray
+    node's worker): nobody would collect its result, and it would go on writing the -last.pth
+    that a rerun, or a retry on another node, resumes from."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_entry(model, dataset, settings, threads, workdir, console_file=None, checkpoint_file=None, resume_file=None):
-    """Child process: build the config, train and test; (RunResult as dict, resolved config).
+    """Child process: build the config, train and test; (RunResult as dict, resolved config, device).
 
     With `console_file`, everything the run prints goes there instead of the shared terminal.
     """
+    _exit_with_parent()
     if console_file:
         os.makedirs(os.path.dirname(console_file), exist_ok=True)
         with open(console_file, "a", encoding="utf-8") as console:
@@ -203,29 +226,44 @@ def console_path(workdir, entry):
 _live_pools = set()  # the one-process pools of the runs in progress, for stop_runs
 
 
-def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
-    """Run one entry in a fresh spawned interpreter; exceptions come back as exceptions.
+def spawn_run(model, dataset, settings, threads, workdir, console_file, checkpoint_file, resume_file):
+    """Train and test in a fresh spawned interpreter; (result, resolved config, device).
 
-    `quiet`: the run's output goes to its console file (side-by-side runs would interleave).
+    The run's exceptions come back as exceptions; BrokenProcessPool if its process died.
     """
     context = multiprocessing.get_context("spawn")
-    console_file = console_path(workdir, entry) if quiet else None
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         _live_pools.add(pool)  # before its process starts: a kill in between must still reach it
         try:
             return pool.submit(
-                _run_entry,
-                entry.model,
-                dataset,
-                entry.settings,
-                threads,
-                workdir,
-                console_file,
-                entry.checkpoint_file,
-                entry.resume_file(),
+                _run_entry, model, dataset, settings, threads, workdir, console_file, checkpoint_file, resume_file
             ).result()
         finally:
             _live_pools.discard(pool)
+
+
+def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
+    """Run one entry in its own process on this machine; (result, resolved config, where).
+
+    `quiet`: the run's output goes to its console file (side-by-side runs would interleave).
+    """
+    console_file = console_path(workdir, entry) if quiet else None
+    where = {"node_id": "", "host": socket.gethostname()}
+    try:
+        result, resolved, device = spawn_run(
+            entry.model,
+            dataset,
+            entry.settings,
+            threads,
+            workdir,
+            console_file,
+            entry.checkpoint_file,
+            entry.resume_file(),
+        )
+    except Exception as error:
+        error.where = where  # a failed run's row says where it ran, as a finished one does
+        raise
+    return result, resolved, {**where, "device": device}
 
 
 def stop_runs(signum=signal.SIGTERM):
@@ -250,9 +288,16 @@ def row_key(row):
     return (row["model"], row["mode"], row.get("variant") or "", str(row["seed"]))
 
 
-def upsert(rows, row):
-    """rows with `row` replacing any row of the same (model, mode, variant, seed)."""
-    return [r for r in rows if row_key(r) != row_key(row)] + [row]
+def upsert(rows, row, order=()):
+    """rows with `row` replacing any row of the same (model, mode, variant, seed), in grid order.
+
+    `order`: the keys of this command's runs, as planned; their rows follow it, whichever run
+    finished first (one after the other, side by side or on a cluster: the same file). Other
+    rows (models this command does not list) stay in front, as they were.
+    """
+    position = {key: index for index, key in enumerate(order)}
+    rows = [r for r in rows if row_key(r) != row_key(row)] + [row]
+    return sorted(rows, key=lambda r: position.get(row_key(r), -1))
 
 
 def _identity(entry):
@@ -267,7 +312,7 @@ def _identity(entry):
     }
 
 
-def result_row(entry, result, device, threads, config_file):
+def result_row(entry, result, where, threads, config_file):
     test = {f"test_{name}": value for name, value in result["test_result"].items()}
     valid_metric = entry.settings["valid_metric"].lower()
     return {
@@ -285,7 +330,7 @@ def result_row(entry, result, device, threads, config_file):
         "peak_memory_kind": result["peak_memory_kind"],
         "parameters": result["parameters"],
         "threads": threads or "",
-        "device": device,
+        **_place(where),
         "settings_hash": entry.settings_hash,
         "config_file": config_file,
         "checkpoint": result["checkpoint"],
@@ -304,11 +349,18 @@ def with_relative_paths(row, output_dir):
     return row
 
 
-def failed_row(entry, error, threads, config_file):
+def _place(where):
+    """The device, node_id and host columns of a row (empty where a run failed before it knew)."""
+    where = where or {}
+    return {column: where.get(column, "") for column in ("device", "node_id", "host")}
+
+
+def failed_row(entry, error, threads, config_file, where=None):
     return {
         **_identity(entry),
         "status": "failed",
         "threads": threads or "",
+        **_place(where),
         "settings_hash": entry.settings_hash,
         "config_file": config_file,
         "error": error,
@@ -389,7 +441,8 @@ def compare(
 ):
     """Train and test every (model, mode, variant, seed) not yet in DIR/comparison.csv; returns the markdown.
 
-    `jobs` runs train side by side, each in its own process with `threads` torch threads.
+    `jobs` runs train side by side, each in its own process with `threads` torch threads (None: every
+    pending run at once, for a runner that queues them itself, such as a Ray cluster's).
     `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
     `tuned`: a `tune` output folder (or its tuning_summary.csv); each model runs its best config.
     """
@@ -407,17 +460,20 @@ def compare(
     done = {row_key(r) for r in rows if r.get("status") == "ok"}
     _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path, tuned_configs)
     pending = [e for e in entries if redo or e.key not in done]
+    order = [e.key for e in entries]
+    jobs = jobs or max(len(pending), 1)
     command = command or " ".join(sys.argv)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    placement = getattr(runner, "placement", None) or f"runs side by side: {jobs}"
     settings_text = settings_section(
-        common, sorted({e.seed for e in entries}), threads, jobs, command, tuned_configs, tuned
+        common, sorted({e.seed for e in entries}), threads, placement, command, tuned_configs, tuned
     )
     metric = "test_" + common["valid_metric"].lower()
 
     print(
         f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
-        f"{len(pending)} to run" + (f", {jobs} at a time" if jobs > 1 else ""),
+        f"{len(pending)} to run" + (f", {placement}" if jobs > 1 else ""),
         flush=True,
     )
     for search in tuned_configs:
@@ -440,14 +496,17 @@ def compare(
         )
         config_file = write_entry_config(entry, dataset, output_dir)
         try:
-            result, resolved, device = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
+            result, resolved, where = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
             write_resolved_config(entry, resolved, output_dir)
-            row = result_row(entry, result, device, threads, config_file)
-        except BrokenProcessPool:
-            row = failed_row(entry, "the run's process died (killed, or out of memory)", threads, config_file)
+            row = result_row(entry, result, where, threads, config_file)
+        except BrokenProcessPool as error:
+            died = "the run's process died (killed, or out of memory)"
+            row = failed_row(entry, died, threads, config_file, getattr(error, "where", None))
         except Exception as error:  # one failed run must not stop the others
             traceback.print_exception(error)
-            row = failed_row(entry, f"{type(error).__name__}: {error}".replace("\n", " "), threads, config_file)
+            text = f"{type(error).__name__}: {error}".replace("\n", " ")
+            # A runner on a cluster tells where the run failed in the error's `where`.
+            row = failed_row(entry, text, threads, config_file, getattr(error, "where", None))
         return with_relative_paths(row, output_dir)
 
     # Threads only wait: each run trains in its own process. The pool takes entries in order,
@@ -457,18 +516,21 @@ def compare(
     try:
         for future in as_completed(futures):
             entry, row = futures[future], future.result()
+            on = f" on {row['host']} (node {row['node_id'][:8]})" if row.get("node_id") else ""
             if row["status"] == "ok":
                 print(
                     f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
-                    f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch",
+                    f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch{on}",
                     flush=True,
                 )
             else:
-                print(f"{labels[entry.key]} FAILED: {row['error']}", file=sys.stderr, flush=True)
-            rows = upsert(read_rows(csv_path), row)
+                print(f"{labels[entry.key]} FAILED{on}: {row['error']}", file=sys.stderr, flush=True)
+            rows = upsert(read_rows(csv_path), row, order)
             write_comparison(csv_path, rows)
             write_reports(rows, output_dir, dataset, settings_text, metric, reference_keys)
     except KeyboardInterrupt:
+        if hasattr(runner, "stop"):  # runs elsewhere (a Ray cluster) do not get this process's Ctrl-C
+            runner.stop()
         print(
             "\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
             "last finished epoch: rerun the same command to resume",

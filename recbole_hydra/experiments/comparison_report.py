@@ -24,6 +24,9 @@ def markdown_summary(rows, dataset, references=()):
     failed = [row for row in rows if row.get("status") != "ok"]
     metrics = [key for key in (done[0] if done else {}) if key.startswith(("test_", "valid_"))]
     higher = [key for key in metrics if key.startswith("test_")] + [key for key in metrics if key.startswith("valid_")]
+    # The accuracy ratio: NDCG@10 where the runs computed it, else their first test metric.
+    tests = [key for key in metrics if key.startswith("test_")]
+    accuracy = "test_ndcg@10" if "test_ndcg@10" in tests or not tests else tests[0]
     lower = ["train_seconds_per_epoch", "train_seconds", "inference_seconds", "peak_memory_mb", "parameters"]
     decimals = {
         "train_seconds_per_epoch": 2,
@@ -43,7 +46,7 @@ def markdown_summary(rows, dataset, references=()):
         decimals=decimals,
         references=references,
         ratio_columns={
-            "test_ndcg@10": "NDCG@10",
+            accuracy: accuracy[len("test_") :].replace("ndcg", "NDCG").replace("hit", "Hit").replace("mrr", "MRR"),
             "train_seconds_per_epoch": "time/epoch",
             "train_seconds": "time to stop",
             "inference_seconds": "inference",
@@ -91,14 +94,14 @@ def markdown_summary(rows, dataset, references=()):
     return "\n".join(lines) + "\n"
 
 
-def settings_section(common, seeds, threads, jobs, command, tuned=None, tuned_path=None):
+def settings_section(common, seeds, threads, placement, command, tuned=None, tuned_path=None):
+    """comparison.md's settings: seeds, threads, `placement` (where the runs went), shared and tuned settings."""
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
     lines = [
         "",
         "## Settings",
         "",
-        f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; "
-        f"runs side by side: {jobs}.",
+        f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; {placement}.",
         "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):",
         "",
     ]

@@ -112,6 +112,7 @@ def summary_table(
         for reference in references
         if reference in groups
         for column, header in ratio_columns.items()
+        if column in value_columns  # a metric the runs did not compute gets no ratio
     ]
 
     out_rows = []

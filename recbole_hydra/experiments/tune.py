@@ -11,7 +11,12 @@ Layout of the output folder DIR:
     ray_results/<search>.json        the settings of that search (a rerun must match them)
     checkpoints/<Model>-<mode>/<trial_id>/   RecBole's checkpoint of each trial
     tuning_summary.csv, tuning_summary.md, command.txt
-    trials.csv                       every trial: its config, epochs, best validation score, or error
+    trials.csv                       every trial: its config, epochs, best validation score, or error,
+                                     and where it ran (Ray node id, host, device)
+
+On a cluster (--address) each trial writes its checkpoints on the node that runs it; the best
+trial's test metrics are computed where its checkpoint is: here if the storage is shared, else by a
+Ray task on that trial's node.
 """
 
 import dataclasses
@@ -20,6 +25,7 @@ import os
 import sys
 import time
 
+from recbole_hydra.experiments.cluster import check_resources, connect
 from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
 from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
 from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
@@ -40,6 +46,7 @@ from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.validation import ConfigError
 
 METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
+PLACE = ["node_id", "host", "device"]  # where a trial ran, reported with its scores
 SUMMARY_FIRST = ["model", "mode", "variant", "train_scheme", "status", "trials", "failed_trials"]
 SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
 TRIALS_FIRST = ["model", "mode", "variant", "train_scheme", "trial", "status", "epochs"]
@@ -55,18 +62,23 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     from recbole.utils import get_trainer
 
     import recbole_hydra  # noqa: F401  registers HydraRec in the worker
+    from recbole_hydra.experiments.cluster import device_settings, here
     from recbole_hydra.runtime.patches import hide_recbole_warnings
     from recbole_hydra.runtime.training import prepare
 
     hide_recbole_warnings()
     torch.set_num_threads(threads)
     checkpoint_dir = os.path.join(checkpoint_root, session.get_trial_id())
-    config = build_config(model, dataset, overrides={**settings, **params, "checkpoint_dir": checkpoint_dir})
+    overrides = {**settings, **params, "checkpoint_dir": checkpoint_dir, **device_settings()}
+    config = build_config(model, dataset, overrides=overrides)
+    where = {**here(), "device": str(config["device"])}
     recommender, train_data, valid_data, _ = prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
 
     def report(epoch, valid_score):  # RecBole calls this after each validation (eval_step is 1)
-        session.report({METRIC: float(valid_score), "epoch": epoch, "checkpoint_file": trainer.saved_model_file})
+        session.report(
+            {METRIC: float(valid_score), "epoch": epoch, "checkpoint_file": trainer.saved_model_file, **where}
+        )
 
     trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=report)
 
@@ -109,7 +121,9 @@ def _search_settings(common, row, max_epochs):
     return settings
 
 
-def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks=None):
+def run_search(
+    search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks=None, gpus_per_trial=0
+):
     """Run (or resume) one Search; returns Ray's ResultGrid and whether it finished."""
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler
@@ -126,7 +140,7 @@ def run_search(search, dataset, num_samples, max_epochs, output_dir, cpus_per_tr
             checkpoint_root=os.path.join(output_dir, "checkpoints", name),
             threads=cpus_per_trial,
         ),
-        {"cpu": cpus_per_trial},
+        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
     )
     experiment = os.path.join(storage, name)
     if tune.Tuner.can_restore(experiment):
@@ -201,9 +215,37 @@ def evaluate_on_test(checkpoint_file):
     from recbole.quick_start import load_data_and_model  # patched (runtime/patches.py) to trust this file
     from recbole.utils import get_trainer
 
+    import recbole_hydra  # noqa: F401  registers HydraRec (in a Ray worker too)
+
     config, model, _, _, _, test_data = load_data_and_model(checkpoint_file)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+
+
+def evaluate_on_node(checkpoint_file, node_id):
+    """evaluate_on_test run by a Ray task on the node that holds the checkpoint (no shared storage)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(evaluate_on_test).options(
+        num_cpus=1, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)
+    )
+    return ray.get(task.remote(checkpoint_file))
+
+
+def best_test_metrics(checkpoint_file, node_id):
+    """(test metrics, None), or (None, why not): here if the checkpoint is, else on the trial's node."""
+    import ray
+
+    if os.path.isfile(checkpoint_file):
+        return evaluate_on_test(checkpoint_file), None
+    if not node_id:
+        return None, f"checkpoint {checkpoint_file} is not on this machine"
+    try:
+        return evaluate_on_node(checkpoint_file, node_id), None
+    except ray.exceptions.RayError as error:
+        message = str(error).strip().splitlines()
+        return None, f"checkpoint {checkpoint_file} of node {node_id[:8]} could not be read there ({message[-1]})"
 
 
 def summary_row(search, grid, valid_metric):
@@ -229,10 +271,11 @@ def summary_row(search, grid, valid_metric):
             "checkpoint": checkpoint,
         }
     )
-    if not os.path.isfile(checkpoint):
-        row["status"] = f"ok, but no test: checkpoint {checkpoint} is not on this machine"
+    metrics, why_not = best_test_metrics(checkpoint, result.metrics.get("node_id"))
+    if metrics is None:
+        row["status"] = f"ok, but no test: {why_not}"
         return row
-    row.update({f"test_{name}": value for name, value in evaluate_on_test(checkpoint).items()})
+    row.update({f"test_{name}": value for name, value in metrics.items()})
     return row
 
 
@@ -257,6 +300,7 @@ def trial_rows(search, grid, valid_metric):
             if "time_total_s" in frame:  # Ray's wall clock, shared with the trials beside it
                 row["seconds_per_epoch"] = float(frame["time_total_s"].iloc[-1]) / len(scores)
         row.update(plain(result.config))
+        row.update({column: (result.metrics or {}).get(column, "") for column in PLACE})
         rows.append(row)
     sign = -1 if bigger else 1
     key = f"best_valid_{valid_metric}"
@@ -277,6 +321,12 @@ def worker_env():
     source_root = os.path.dirname(os.path.dirname(os.path.abspath(recbole_hydra.__file__)))
     paths = [source_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+
+
+def _local_gpus():
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _check_same_settings(path, recorded):
@@ -320,6 +370,14 @@ def _short(value):
     return f"{value:.4g}" if isinstance(value, float) else value
 
 
+def start_local_ray(num_cpus=None, **init_args):
+    """A Ray instance of this machine alone, whatever RAY_ADDRESS says: Ray would otherwise join the
+    cluster it names (and refuse num_cpus); a cluster is joined only through --address."""
+    import ray
+
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=worker_env(), **init_args)
+
+
 def tune_models(
     models,
     dataset,
@@ -330,6 +388,7 @@ def tune_models(
     overrides=None,
     address=None,
     cpus_per_trial=1,
+    gpus_per_trial=0,
     num_cpus=None,
     space_dir=SEARCH_SPACES_DIR,
     command=None,
@@ -373,6 +432,19 @@ def tune_models(
         )
         _check_same_settings(search.settings_file, search.recorded)
         searches.append(search)
+    # Resources next, still before anything is written: a trial no node can hold would wait forever.
+    if gpus_per_trial and address is None and not _local_gpus():
+        raise ConfigError(
+            f"--gpus-per-trial {gpus_per_trial:g}: this machine has no GPU that torch can use; drop it, "
+            "or run on a Ray cluster with GPUs (--address)"
+        )
+    if not ray.is_initialized():
+        if address is None:
+            start_local_ray(num_cpus)
+        else:
+            connect(address)
+    where = "the local Ray" if address is None else f"the Ray cluster at {address}"
+    check_resources(cpus_per_trial, gpus_per_trial, "--cpus-per-trial", "--gpus-per-trial", where)
     for search in searches:
         _record_settings(search.settings_file, search.recorded)
     valid_metric = common["valid_metric"].lower()
@@ -380,17 +452,6 @@ def tune_models(
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
-    if not ray.is_initialized():
-        local = address is None
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if local else None,
-            include_dashboard=False,
-            runtime_env=worker_env() if local else None,
-        )
-    available = ray.cluster_resources().get("CPU", 0)
-    if address is None and cpus_per_trial > available:
-        raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {available:g} CPUs of the local Ray")
 
     csv_path = os.path.join(output_dir, SUMMARY_NAME)
     trials_path = os.path.join(output_dir, TRIALS_NAME)
@@ -404,7 +465,7 @@ def tune_models(
             flush=True,
         )
         grid, finished = run_search(
-            search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks
+            search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks, gpus_per_trial
         )
         if not finished:
             print(
@@ -417,7 +478,7 @@ def tune_models(
         rows = [r for r in rows if search_key(r) != search.row.key] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
         trials = [r for r in read_rows(trials_path) if search_key(r) != search.row.key]
-        write_rows(trials_path, trials + trial_rows(search, grid, valid_metric), first=TRIALS_FIRST)
+        write_rows(trials_path, trials + trial_rows(search, grid, valid_metric), first=TRIALS_FIRST, last=PLACE)
         print(
             f"[{index}/{len(searches)}] {name}: {row['status']}, {row['failed_trials']} of "
             f"{row['trials']} trials failed",

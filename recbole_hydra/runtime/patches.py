@@ -165,7 +165,11 @@ def _patch_checkpoint_loading():
     @functools.wraps(original_load_data_and_model)
     def load_data_and_model(model_file):
         with trusted_checkpoint(model_file):
-            return original_load_data_and_model(model_file)
+            loaded = original_load_data_and_model(model_file)
+        # An unpickled Config never ran its __init__, which puts back the numpy aliases RecBole's
+        # metrics use (np.float, ...): in a fresh process, such as a Ray worker, evaluate would fail.
+        loaded[0].compatibility_settings()
+        return loaded
 
     Trainer.evaluate = evaluate
     Trainer.resume_checkpoint = resume_checkpoint

@@ -45,6 +45,15 @@ def check_run_config(config):
     topk = [topk] if is_int(topk) else topk
     if not isinstance(topk, list) or not topk or not all(is_int(k) and k > 0 for k in topk):
         raise ConfigError(f"config key 'topk' must be a positive integer or a list of them, got {config['topk']!r}")
+    for key in ("nproc", "world_size"):
+        # RecBole starts its multi-process (DDP) training in recbole.quick_start.run(nproc=N); a Config
+        # built here trains in one process, so the key would be silently ignored.
+        value = config.final_config_dict.get(key)
+        if value is not None and value != 1 and value != -1:
+            raise ConfigError(
+                f"config key '{key}' is {value!r}: run_hydrarec.py trains every run in one process, not with "
+                "RecBole's multi-process DDP (docs/cluster.md says what is known of DDP with HydraRec)"
+            )
     computed = _metric_result_keys(config["metrics"], topk)
     valid_metric = config["valid_metric"]
     if not isinstance(valid_metric, str) or valid_metric.lower() not in computed:

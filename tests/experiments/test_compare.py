@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -112,6 +113,22 @@ def test_cli_reports_a_bad_option_with_exit_code_2(workdir, capsys):
     assert not (workdir / "unused").exists()
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--gpus-per-run", "1"], "option --gpus-per-run asks a Ray cluster for resources: it needs --address"),
+        (["--cpus-per-run", "2"], "option --cpus-per-run asks a Ray cluster for resources: it needs --address"),
+        (["--address", "auto", "--gpus-per-run", "1.5"], "option --gpus-per-run must be a number 0 or more, whole"),
+        (["--address", "auto", "--gpus-per-run", "-1"], "option --gpus-per-run must be a number 0 or more"),
+        (["--address", "auto", "--cpus-per-run", "0"], "option --cpus-per-run must be a number above 0"),
+    ],
+)
+def test_cli_resources_per_run_are_checked_before_ray_is_reached(workdir, capsys, options, message):
+    assert main(["compare", "--models", "SASRec", "--output", str(workdir / "unused")] + options) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "unused").exists()
+
+
 def test_references_default_to_sasrec_and_must_be_compared_rows():
     variants = expand_models(["HydraRec", "SASRec", "BERT4Rec"])
     assert resolve_references(None, variants) == [("SASRec", "causal", "")]
@@ -143,7 +160,7 @@ def test_summary_table_means_stds_best_and_ratios():
         lower_is_better=["secs"],
         decimals={"secs": 1},
         references=[("SASRec", "causal"), ("A", "-"), ("Absent", "-")],
-        ratio_columns={"secs": "time"},
+        ratio_columns={"secs": "time", "not_computed": "absent"},  # a column no run has: no ratio for it
     )
     lines = {
         cells[0]: cells
@@ -152,6 +169,19 @@ def test_summary_table_means_stds_best_and_ratios():
     assert lines["model"][-2:] == ["time vs SASRec causal", "time vs A"]  # no column for a reference without rows
     assert lines["A"][3:] == ["**0.3000 ± 0.1414**", "**5.0 ± 1.4**", "0.50×", "1.00×"]
     assert lines["SASRec"][3:] == ["0.1000", "10.0", "1.00×", "2.00×"]
+
+
+def test_comparison_markdown_takes_its_accuracy_ratio_from_the_metrics_the_runs_have():
+    from recbole_hydra.experiments.comparison_report import markdown_summary
+
+    def row(model, mode, mrr):
+        return {"model": model, "mode": mode, "variant": "", "train_scheme": "", "status": "ok", "seed": "1",
+                "test_mrr@5": mrr, "valid_mrr@5": mrr, "train_seconds": "10"}  # fmt: skip
+
+    text = markdown_summary(
+        [row("HydraRec", "causal", "0.3"), row("SASRec", "causal", "0.2")], "syn", [("SASRec", "causal")]
+    )
+    assert "MRR@5 vs SASRec causal" in text and "1.50×" in text and "NDCG@10 vs" not in text
 
 
 def _fake_runner(calls):
@@ -175,7 +205,7 @@ def _fake_runner(calls):
             parameters=10,
             checkpoint="",
         )
-        return dataclasses.asdict(result), {"model": entry.model}, "cpu"
+        return dataclasses.asdict(result), {"model": entry.model}, {"device": "cpu", "node_id": "", "host": "here"}
 
     return run
 
@@ -216,8 +246,11 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     for column in COST_COLUMNS:
         assert sasrec[column] != "", column
     assert sasrec["peak_memory_kind"] == "process_peak_rss" and int(sasrec["parameters"]) > 0
+    # Where it ran: this machine, no Ray node; a failed run says where too.
+    assert (sasrec["device"], sasrec["node_id"], sasrec["host"]) == ("cpu", "", socket.gethostname())
     assert float(sasrec["peak_memory_mb"]) > 0 and float(sasrec["train_seconds_per_epoch"]) > 0
     assert (hydra["mode"], hydra["status"]) == ("bidirectional", "failed") and "mask_ratio" in hydra["error"]
+    assert (hydra["node_id"], hydra["host"]) == ("", socket.gethostname())
     console = (output / "log" / "console" / "SASRec-causal-2020.log").read_text()
     assert "epoch 0 training" in console  # each run's output went to its own file, not the shared terminal
 
@@ -254,17 +287,20 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     assert not [name for name in os.listdir(output) if name.startswith(".tmp")]
 
 
-def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
+def test_jobs_run_side_by_side_and_rows_keep_the_grid_order(workdir, tmp_path):
     import threading
 
-    calls, both_running = [], threading.Barrier(2, timeout=30)
+    calls, bert_done = [], threading.Event()
     fake = _fake_runner(calls)
 
     def runner(entry, dataset, threads, workdir, quiet=False):
         assert quiet  # side-by-side runs must not share the terminal
-        if entry.seed == 2020:  # the first two runs only finish once both have started
-            both_running.wait()
-        return fake(entry, dataset, threads, workdir)
+        if entry.name == "SASRec-causal-2020":  # finishes only after the run beside it: side by side
+            assert bert_done.wait(timeout=30)
+        result = fake(entry, dataset, threads, workdir)
+        if entry.name == "BERT4Rec-bidirectional-2020":
+            bert_done.set()
+        return result
 
     output = tmp_path / "jobs"
     compare(
@@ -279,11 +315,12 @@ def test_jobs_run_side_by_side_and_every_row_is_written(workdir, tmp_path):
         runner=runner,
     )
     rows = read_rows(output / "comparison.csv")
-    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
-        ("BERT4Rec", "2020", "ok"),
-        ("BERT4Rec", "2021", "ok"),
+    # BERT4Rec's first run finished first, yet the file holds the grid's order: seed by seed, as listed.
+    assert [(r["model"], r["seed"], r["status"]) for r in rows] == [
         ("SASRec", "2020", "ok"),
+        ("BERT4Rec", "2020", "ok"),
         ("SASRec", "2021", "ok"),
+        ("BERT4Rec", "2021", "ok"),
     ]
     assert sorted(calls) == sorted(
         ["SASRec-causal-2020", "BERT4Rec-bidirectional-2020", "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"]

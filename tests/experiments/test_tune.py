@@ -3,12 +3,14 @@
 import json
 import os
 import signal
+import socket
 
 import pytest
+import torch
 
 from recbole_hydra.experiments.search_spaces import FALLBACK_SPACE, read_space, space_file
 from recbole_hydra.experiments.tables import read_rows
-from recbole_hydra.experiments.tune import tune_models, worker_env
+from recbole_hydra.experiments.tune import start_local_ray, tune_models
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR as SEARCH_DIR
 from recbole_hydra.validation import ConfigError
 
@@ -70,6 +72,17 @@ def test_cli_rejects_bad_budgets(workdir, capsys):
     assert not ray.is_initialized()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_a_gpu_per_trial_without_a_gpu_fails_before_ray_starts(workdir, capsys):
+    from recbole_hydra.cli import main
+
+    assert main(["tune", "--models", "SASRec", "--gpus-per-trial", "0.5", "--output", str(workdir / "unused")]) == 2
+    assert "--gpus-per-trial 0.5: this machine has no GPU that torch can use" in capsys.readouterr().err
+    assert main(["tune", "--models", "SASRec", "--gpus-per-trial", "2.5"]) == 2
+    assert "whole above 1" in capsys.readouterr().err
+    assert not ray.is_initialized() and not (workdir / "unused").exists()
+
+
 def test_unknown_space_key_fails_before_ray_starts(tmp_path, workdir):
     _write(tmp_path, "SASRec.yaml", "hiden_size: {choice: [16]}\n")
     with pytest.raises(ConfigError, match="hiden_size"):
@@ -101,7 +114,11 @@ class InterruptOnce(tune.Callback):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=worker_env())
+    # A RAY_ADDRESS in the environment (some machines set one) must not pull tune onto that cluster.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_ADDRESS", "192.0.2.1:6379")  # TEST-NET: nothing answers there
+        start_local_ray(num_cpus=2, log_to_driver=False)
+    assert len(ray.nodes()) == 1
     yield
     ray.shutdown()
 
@@ -146,6 +163,10 @@ def test_tune_resumes_tolerates_crashes_and_writes_its_summary(local_ray, workdi
         ("SASRec", "ok", "1")
     ] * 2
     sasrec_trials_rows = [t for t in trials if t["model"] == "SASRec"]
+    local_node = ray.get_runtime_context().get_node_id()  # where each trial ran: the local Ray's one node
+    assert {(t["node_id"], t["host"], t["device"]) for t in sasrec_trials_rows} == {
+        (local_node, socket.gethostname(), "cpu")
+    }
     assert float(sasrec_trials_rows[0]["best_valid_ndcg@10"]) == pytest.approx(float(sasrec["best_valid_ndcg@10"]))
     assert float(sasrec_trials_rows[0]["seconds_per_epoch"]) > 0
     assert float(sasrec_trials_rows[0]["learning_rate"]) == pytest.approx(

@@ -55,6 +55,21 @@ def test_checkpoint_round_trip_gives_the_same_scores(run, request):
     torch.testing.assert_close(first, second)
 
 
+def test_a_loaded_checkpoint_evaluates_in_a_process_that_built_no_config(causal_run, monkeypatch):
+    """RecBole's metrics use numpy aliases (np.float, ...) that only a Config's __init__ puts back;
+    a fresh process (a Ray worker testing a trial's checkpoint) builds none before loading one."""
+    import numpy as np
+    from recbole.utils import get_trainer
+
+    for alias in ("bool", "int", "float", "complex", "object", "str", "long", "unicode"):
+        monkeypatch.delattr(np, alias, raising=False)
+    _, checkpoint = causal_run
+    config, model, _, _, _, test_data = load_data_and_model(checkpoint)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+    assert 0 <= result["ndcg@10"] <= 1
+
+
 def test_plain_torch_load_stays_weights_only(causal_run):
     """The checkpoint fix must not switch torch's safety check off for anyone else."""
     import pickle

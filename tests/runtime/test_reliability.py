@@ -68,6 +68,8 @@ def syn(tmp_path_factory):
         ("valid_metric", "AUC", "config key 'valid_metric' must be one of"),
         ("metrics", ["NDCG", "Foo"], "RecBole rejected the settings: There is no metric named 'Foo'"),
         ("hiden_size", 8, "unknown config key 'hiden_size' (did you mean 'hidden_size'?)"),
+        ("nproc", 2, "config key 'nproc' is 2: run_hydrarec.py trains every run in one process"),
+        ("world_size", 4, "config key 'world_size' is 4: run_hydrarec.py trains every run in one process"),
     ],
 )
 def test_run_config_errors_name_the_key(key, value, expected):
