@@ -6,6 +6,7 @@ import sys
 
 from recbole_hydra.experiments.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
 from recbole_hydra.experiments.bench_runner import machine_summary, run_bench
+from recbole_hydra.model.mixers import MIXERS
 from recbole_hydra.runtime.model_names import sequential_model_class
 from recbole_hydra.runtime.patches import hide_recbole_warnings
 from recbole_hydra.validation import ConfigError, positive_float, positive_int, probability
@@ -32,6 +33,15 @@ def parser():
         default=list(DEFAULT_MODELS),
         metavar="MODEL",
         help="HydraRec (two rows: causal and bidirectional) and RecBole sequential models",
+    )
+    p.add_argument(
+        "--mixers",
+        nargs="+",
+        default=["hydra"],
+        choices=list(MIXERS),
+        metavar="MIXER",
+        help=f"HydraRec's token mixers to time, each in both modes ({', '.join(MIXERS)}; default hydra): "
+        "the same skeleton, only the attention differs",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--output", default="bench", metavar="DIR", help="folder for the csv, png and md files")
@@ -113,6 +123,8 @@ def _check(args):
         raise ConfigError("--warmup and --memory-limit-mb must be 0 or more")
     for model in args.models:
         sequential_model_class(model, "--models")
+    if args.mixers != ["hydra"] and "HydraRec" not in args.models:
+        raise ConfigError(f"--mixers {' '.join(args.mixers)}: the mixers are HydraRec's; add HydraRec to --models")
     if args.device == "cuda":
         import torch
 
@@ -142,6 +154,7 @@ def settings_from_args(args):
         amp=args.amp,
         isolate=args.isolate,
         rounds=args.rounds,
+        mixers=tuple(dict.fromkeys(args.mixers)),
     )
 
 

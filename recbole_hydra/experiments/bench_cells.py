@@ -54,6 +54,18 @@ NO_MIX = "no_mix"  # Hydra's mixing step removed, projections kept: out(dropout(
 NO_LAYERS = "no_layers"  # no encoder layers at all: embeddings + CE over all items + Adam
 PARTS = (PLAIN, RECBOLE_GELU, NO_MIX, NO_LAYERS)
 COMPILED = "compile"  # the mixing step through torch.compile (config key `compile: True`)
+MIXER_PREFIX = "attention="  # variant of HydraRec with another token mixer: "attention=softmax"
+
+
+def mixer_variant(mixer):
+    """The cell variant of HydraRec with token mixer `mixer` (hydra itself is the FULL model)."""
+    return FULL if mixer == "hydra" else MIXER_PREFIX + mixer
+
+
+def is_whole_model(variant):
+    """A variant that is a whole model (the main table's rows), not a part of the breakdown."""
+    return variant in (FULL, COMPILED) or variant.startswith(MIXER_PREFIX)
+
 
 CSV_COLUMNS = [
     "model",
@@ -108,6 +120,7 @@ class BenchSettings:
     parts: bool = True  # also run the variants of causal HydraRec in PARTS (the breakdown)
     layer_overhead: bool = True  # also time one HydraLayer with and without its mixing step
     compile: bool = False  # also run HydraRec (causal) with `compile: True`
+    mixers: tuple = ("hydra",)  # HydraRec's token mixers to time (`attention`), each in both modes
     amp: bool = False  # bf16 autocast (CPU) / fp16 autocast (CUDA) for every model's steps
     isolate: bool = True  # each cell in a fresh process; False: all in this one (quick checks)
     rounds: int = 1  # run the whole plan this many times; each cell reports its median round
@@ -133,8 +146,9 @@ def plan_cells(settings):
         b = batch_size_for(settings, n)
         for model in settings.models:
             if model == HYDRA:
-                cells.append(Cell(HYDRA, "causal", n, b))
-                cells.append(Cell(HYDRA, "bidirectional", n, b))
+                for mixer in settings.mixers:
+                    cells.append(Cell(HYDRA, "causal", n, b, mixer_variant(mixer)))
+                    cells.append(Cell(HYDRA, "bidirectional", n, b, mixer_variant(mixer)))
                 if settings.compile:
                     cells.append(Cell(HYDRA, "causal", n, b, COMPILED))
             else:
@@ -160,8 +174,8 @@ def model_overrides(cell, settings):
         "state": "ERROR",
         "show_progress": False,
     }
-    if cell.model != HYDRA:
-        overrides["n_heads"] = 2
+    if cell.model != HYDRA or cell.variant.startswith(MIXER_PREFIX):
+        overrides["n_heads"] = 2  # RecBole's models' and HydraRec's other mixers' heads
     if cell.mode == "bidirectional":
         # ft_ratio 0: every batch is a Cloze batch (RecBole's transform would otherwise, at random,
         # mask only the last item of a whole batch), so repeated steps cost the same.
@@ -169,6 +183,8 @@ def model_overrides(cell, settings):
     if cell.model == HYDRA:
         overrides["bidirectional"] = cell.mode == "bidirectional"
         overrides["compile"] = cell.variant == COMPILED
+        if cell.variant.startswith(MIXER_PREFIX):
+            overrides["attention"] = cell.variant[len(MIXER_PREFIX) :]
     return overrides
 
 

@@ -9,16 +9,17 @@ import os
 import sys
 
 from recbole_hydra.experiments.bench_cells import (
-    COMPILED,
     CSV_COLUMNS,
     FULL,
     HYDRA,
     LAYER_COLUMNS,
+    MIXER_PREFIX,
     NO_LAYERS,
     NO_MIX,
     PLAIN,
     RECBOLE_GELU,
     REFERENCE_MODEL,
+    is_whole_model,
 )
 from recbole_hydra.experiments.tables import format_table
 from recbole_hydra.files import open_atomically, replaced_atomically, write_atomic
@@ -49,7 +50,7 @@ def main_table(rows, reference=REFERENCE_MODEL):
     refs = _reference_rows(rows, reference)
     lines = []
     for row in rows:
-        if row["variant"] not in (FULL, COMPILED):
+        if not is_whole_model(row["variant"]):
             continue
         ref = refs.get(row["seq_len"]) if _ok(row) else None
 
@@ -180,8 +181,9 @@ def write_plot(rows, path, title=""):
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.5))
     series = {}
     for row in rows:
-        if row["variant"] == FULL and _ok(row):
-            series.setdefault(f"{row['model']} ({row['mode']})", []).append(row)
+        if (row["variant"] == FULL or row["variant"].startswith(MIXER_PREFIX)) and _ok(row):
+            mixer = "" if row["variant"] == FULL else f", {row['variant']}"
+            series.setdefault(f"{row['model']} ({row['mode']}{mixer})", []).append(row)
     for ax, (key, label) in zip(axes, panels):
         for name, points in sorted(series.items()):
             points = sorted(points, key=lambda r: r["seq_len"])

@@ -160,6 +160,25 @@ def test_plan_has_two_hydrarec_rows_per_length_and_same_tokens():
     ]
 
 
+def test_mixers_are_timed_in_both_modes_in_the_same_skeleton(workdir, capsys):
+    out = workdir / "bench_mixers"
+    argv = ["bench", "--lengths", "8", "--models", "HydraRec", "--mixers", "hydra", "softmax", "elu"]
+    argv += ["--hidden-size", "8", "--layers", "1", "--repeats", "1", "--warmup", "0", "--token-budget", "64"]
+    assert main([*argv, "--no-parts", "--no-layer-overhead", "--no-isolate", "--output", str(out)]) == 0
+    _, rows = read_csv(out / "bench.csv")
+    assert [(r["mode"], r["variant"], r["status"]) for r in rows] == [
+        ("causal", "full", "ok"),
+        ("bidirectional", "full", "ok"),
+        ("causal", "attention=softmax", "ok"),
+        ("bidirectional", "attention=softmax", "ok"),
+        ("causal", "attention=elu", "ok"),
+        ("bidirectional", "attention=elu", "ok"),
+    ]
+    assert "HydraRec (attention=elu)" in (out / "bench.md").read_text()
+    assert main(["bench", "--models", "SASRec", "--mixers", "softmax", "--output", str(workdir / "never")]) == 2
+    assert "add HydraRec to --models" in capsys.readouterr().err
+
+
 def test_ratios_are_to_sasrec_at_the_same_length():
     def row(model, n, train, variant="full", status="ok"):
         return {
