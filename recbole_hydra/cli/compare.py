@@ -69,13 +69,12 @@ def parser():
     return p
 
 
-def _ray_runner(args):
+def _ray_runner(args, cpus):
     """The Ray cluster's runner (connected, its resources checked), or None to run on this machine."""
     if args.address is None:
         return None
     from recbole_hydra.experiments.cluster import RayRunner
 
-    cpus = args.cpus_per_run if args.cpus_per_run is not None else 1.0
     return RayRunner(args.address, cpus=cpus, gpus=args.gpus_per_run or 0.0)
 
 
@@ -87,10 +86,11 @@ def run(argv):
     check_resources_args(args, "--cpus-per-run", "--gpus-per-run", needs_address=True)
     overrides = parse_overrides(rest)
     command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
-    runner = _ray_runner(args)
+    cpus_per_run = 1.0 if args.cpus_per_run is None else args.cpus_per_run  # None: not given (needs --address)
+    runner = _ray_runner(args, cpus_per_run)
     threads = args.threads
     if runner is not None and threads is None:  # as many torch threads as the CPUs Ray reserved
-        threads = max(1, int(args.cpus_per_run or 1))
+        threads = max(1, int(cpus_per_run))
     try:
         with sigterm_as_interrupt(before=runner.stop if runner else stop_runs):
             table = compare(
