@@ -19,9 +19,10 @@ PROPERTIES_DIR = next(
     os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
 )
 SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")
-# Keys that properties/HydraRec.yaml sets for its default training scheme ('sequence': a row is a
-# window of up to N targets). With train_scheme 'prefix' (a row is one target) RecBole's own
-# defaults apply, so prefix runs stay comparable with RecBole's models and numbers.
+# Keys whose defaults (in properties/HydraRec.yaml and BIDIRECTIONAL_DEFAULTS) suit the default
+# training scheme ('sequence': a row is a window of up to N targets). With train_scheme 'prefix'
+# (a row is one target) RecBole's own defaults apply, so prefix runs stay comparable with
+# RecBole's models and numbers.
 SEQUENCE_SCHEME_KEYS = ("train_batch_size",)
 # Each mode starts from its reference model's RecBole defaults: properties/HydraRec.yaml holds
 # SASRec's dropout (0.5) for causal mode; bidirectional mode takes BERT4Rec's. Bidirectional mode
