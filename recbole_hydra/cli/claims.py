@@ -2,9 +2,12 @@
 option is `compare`'s."""
 
 import argparse
+import os
 
 from recbole_hydra.cli import compare as compare_cli
 from recbole_hydra.experiments.claims import PEER_BUDGET, PEERS, claims_models, references
+from recbole_hydra.experiments.claims_report import CLAIMS_NAME, write_claims_report
+from recbole_hydra.validation import ConfigError
 
 
 def parser():
@@ -12,8 +15,9 @@ def parser():
         prog="run_hydrarec.py claims",
         description="Compare HydraRec with the softmax, linrec and elu mixers in the same skeleton (both modes) "
         f"and with RecBole's {', '.join(PEERS)} (trained per prefix with {PEER_BUDGET}); ratios over the softmax "
-        "control of each mode. Every other option is compare's (--dataset, --seeds, --output, --jobs, --threads, "
-        "--key=value ...): see `run_hydrarec.py compare -h`.",
+        "control of each mode, in DIR/claims.md (each mixer at the batch size its validation score prefers) "
+        "and DIR/comparison.md (every row). Every other option is compare's (--dataset, --seeds, --output, "
+        "--jobs, --threads, --key=value ...): see `run_hydrarec.py compare -h`.",
     )
     p.add_argument(
         "--no-peers",
@@ -27,10 +31,29 @@ def parser():
         metavar="MODEL",
         help="more rows in the same table, e.g. HydraRec:causal:train_scheme=prefix",
     )
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="windows a batch to try for every mixer besides each mode's default (which was chosen on Hydra's "
+        "validation score), e.g. 32 128; claims.md shows each mixer at the size its own validation score prefers",
+    )
     return p
 
 
 def run(argv):
     args, rest = parser().parse_known_args(argv)
-    models = claims_models(peers=not args.no_peers, extra=args.extra_models)
-    return compare_cli.run([*rest, "--models", *models, "--reference", *references()])
+    if any(size <= 0 for size in args.batch_sizes):
+        raise ConfigError(f"option --batch-sizes takes positive integers (windows a batch), got {args.batch_sizes}")
+    models = claims_models(peers=not args.no_peers, extra=args.extra_models, batch_sizes=args.batch_sizes)
+    forwarded = [*rest, "--models", *models, "--reference", *references()]
+    code = compare_cli.run(forwarded)
+    where, _ = compare_cli.parser().parse_known_args(forwarded)
+    report = write_claims_report(
+        os.path.join(where.output, "comparison.csv"), os.path.join(where.output, CLAIMS_NAME), where.dataset
+    )
+    if report:
+        print(f"claims: {report}")
+    return code

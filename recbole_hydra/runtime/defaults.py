@@ -6,6 +6,7 @@ RecBole's defaults, then `apply_mode_dependent_defaults` fills in what the mode 
 
 import os
 
+from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +41,13 @@ BIDIRECTIONAL_DEFAULTS = {
 def model_yaml(model_name):
     """Path of a plugin model's defaults file."""
     return os.path.join(PROPERTIES_DIR, f"{model_name}.yaml")
+
+
+def mode_default(model_name, key, bidirectional):
+    """A plugin model's default of `key` in one mode, with its default training scheme: the yaml's
+    value, or what bidirectional mode sets instead."""
+    value = load_yaml(model_yaml(model_name)).get(key)
+    return BIDIRECTIONAL_DEFAULTS.get(key, value) if bidirectional else value
 
 
 def mode_dependent_defaults(model_name, settings, recbole_defaults=None):

@@ -1,9 +1,11 @@
 """The claims grid: every mixer in both modes, RecBole's peers with their budget, ratios over softmax."""
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.claims import PEERS, claims_models, references
+from recbole_hydra.experiments.claims import PEERS, claims_models, references, skeleton_models
+from recbole_hydra.experiments.claims_report import choose_batch_sizes, claims_table, write_claims_report
 from recbole_hydra.experiments.compare import resolve_references
 from recbole_hydra.experiments.grid import expand_models
+from recbole_hydra.experiments.tables import write_rows
 from recbole_hydra.model.mixers import MIXERS
 
 
@@ -27,3 +29,106 @@ def test_claims_takes_compares_options_and_reports_bad_ones(capsys, tmp_path):
     assert main(["claims", "--extra-models", "NoSuchRec", "--output", str(tmp_path / "never")]) == 2
     assert "'NoSuchRec' is not a model" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_batch_sizes_add_each_mixer_at_each_size_but_not_twice_at_the_default():
+    models = skeleton_models(batch_sizes=[32, 128, 128])
+    rows = expand_models(models)  # every spec is a valid, distinct row
+    sizes = {}
+    for row in rows:
+        sizes.setdefault((row.mode, row.settings.get("attention", "hydra")), []).append(
+            row.settings.get("train_batch_size")
+        )
+    # causal's default is 32 and bidirectional's 128: each mode adds only the other size
+    assert sizes == {
+        **{("causal", mixer): [None, 128] for mixer in MIXERS},
+        **{("bidirectional", mixer): [None, 32] for mixer in MIXERS},
+    }
+    assert skeleton_models() == skeleton_models(batch_sizes=[])
+    assert len(skeleton_models()) == 2 * len(MIXERS)
+
+
+def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok"):
+    return {
+        "model": model,
+        "mode": mode,
+        "variant": variant,
+        "seed": seed,
+        "status": status,
+        "valid_ndcg@10": valid,
+        "test_ndcg@10": test,
+        "test_hit@10": 2 * test,
+        "test_mrr@10": test / 2,
+        "train_seconds_per_epoch": seconds,
+        "train_seconds": 20 * seconds,
+    }
+
+
+def test_claims_md_shows_each_mixer_at_the_batch_size_its_validation_prefers():
+    rows = [
+        # linrec: better on test at the default, better on validation at 128: 128 is chosen
+        _run("HydraRec", "causal", "attention=linrec", 1, valid=0.05, test=0.09),
+        _run("HydraRec", "causal", "attention=linrec", 2, valid=0.05, test=0.09),
+        _run("HydraRec", "causal", "attention=linrec:train_batch_size=128", 1, valid=0.07, test=0.04, seconds=30.0),
+        _run("HydraRec", "causal", "attention=linrec:train_batch_size=128", 2, valid=0.07, test=0.06, seconds=30.0),
+        # the control: the default wins on validation; a failed run counts for nothing
+        _run("HydraRec", "causal", "attention=softmax", 1, valid=0.06, test=0.05),
+        _run("HydraRec", "causal", "attention=softmax", 2, valid=0.06, test=0.05),
+        _run("HydraRec", "causal", "attention=softmax:train_batch_size=128", 1, valid=0.04, test=0.08),
+        _run("HydraRec", "causal", "attention=softmax:train_batch_size=128", 2, valid=0.99, test=0.99, status="failed"),
+        _run("GRU4Rec", "-", "epochs=30:train_batch_size=512", 1, valid=0.05, test=0.025, seconds=60.0),
+    ]
+    chosen = choose_batch_sizes(rows)
+    assert {key: runs[0]["variant"] for key, runs in chosen.items()} == {
+        ("HydraRec", "causal", "attention=linrec"): "attention=linrec:train_batch_size=128",
+        ("HydraRec", "causal", "attention=softmax"): "attention=softmax",
+        ("GRU4Rec", "-", "epochs=30"): "epochs=30:train_batch_size=512",
+    }
+    lines = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in claims_table(rows).splitlines()[2:]
+    }
+    linrec = lines["`linrec`"]
+    # mode, batch, seeds, test NDCG@10 (mean ± std of 0.04 and 0.06), ..., ratios over the chosen control (0.05, 10 s)
+    assert linrec[:4] == ["causal", "128", "2", "0.0500 ± 0.0141"]
+    assert linrec[-3:] == ["1.00×", "3.00×", "3.00×"]
+    assert lines["`softmax` (control)"][1:3] == ["default", "2"]
+    assert lines["GRU4Rec"][0] == "causal" and lines["GRU4Rec"][-3] == "0.50×"  # peers: over the causal control
+
+
+def test_claims_md_is_written_only_once_a_run_has_finished(tmp_path):
+    csv_path, md_path = tmp_path / "comparison.csv", tmp_path / "claims.md"
+    assert write_claims_report(str(csv_path), str(md_path), "ml-100k") is None
+    write_rows(str(csv_path), [_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05, status="failed")])
+    assert write_claims_report(str(csv_path), str(md_path), "ml-100k") is None and not md_path.exists()
+    write_rows(str(csv_path), [_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05)])
+    assert write_claims_report(str(csv_path), str(md_path), "ml-100k") == str(md_path)
+    assert "# The paper's claims on ml-100k" in md_path.read_text()
+
+
+def test_claims_refuses_batch_sizes_that_are_not_positive(capsys, tmp_path):
+    assert main(["claims", "--batch-sizes", "0", "--output", str(tmp_path / "never")]) == 2
+    assert "option --batch-sizes takes positive integers" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
+def test_claims_writes_claims_md_beside_the_comparison_it_ran(monkeypatch, tmp_path, capsys):
+    from recbole_hydra.cli import compare as compare_cli
+
+    asked = {}
+
+    def fake_compare(argv):  # stands in for the grid's training: one finished run in DIR/comparison.csv
+        asked["argv"] = argv
+        write_rows(str(tmp_path / "out" / "comparison.csv"), [_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05)])
+        return 0
+
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(compare_cli, "run", fake_compare)
+    assert (
+        main(["claims", "--no-peers", "--batch-sizes", "64", "--dataset", "ml-100k", "-o", str(tmp_path / "out")]) == 0
+    )
+    models = asked["argv"][asked["argv"].index("--models") + 1 : asked["argv"].index("--reference")]
+    assert "HydraRec:causal:attention=elu:train_batch_size=64" in models
+    assert "HydraRec:bidirectional:train_batch_size=64" in models
+    assert "# The paper's claims on ml-100k" in (tmp_path / "out" / "claims.md").read_text()
+    assert "claims.md" in capsys.readouterr().out

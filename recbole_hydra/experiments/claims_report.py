@@ -1,0 +1,119 @@
+"""claims.md: the claims grid's rows in one table, each mixer at the batch size its validation score prefers.
+
+comparison.md lists every row of the grid. When the grid tries several batch sizes (`claims
+--batch-sizes`), a fair verdict compares each mixer at its own best size, chosen on the mean
+validation score over seeds (never on test), as a user tuning that mixer would. Ratios are over
+the softmax control of the same mode, itself at its chosen size; RecBole's peers (no mode) are
+compared with the causal control.
+"""
+
+from recbole_hydra.experiments.tables import format_table, group_rows, mean_std, read_rows
+from recbole_hydra.files import write_atomic
+
+CLAIMS_NAME = "claims.md"
+VALID = "valid_ndcg@10"
+TEST = ("test_ndcg@10", "test_hit@10", "test_mrr@10")
+COSTS = ("train_seconds_per_epoch", "train_seconds")
+
+
+def _parts(variant):
+    """'attention=linrec:train_batch_size=128' → {'attention': 'linrec', 'train_batch_size': '128'}."""
+    return dict(part.partition("=")[::2] for part in variant.split(":")) if variant else {}
+
+
+def _candidate(row):
+    """(model, mode, what the row is apart from its batch size): rows that differ only in batch size share it."""
+    parts = _parts(row.get("variant") or "")
+    parts.pop("train_batch_size", None)
+    return row["model"], row["mode"], ":".join(f"{key}={value}" for key, value in parts.items())
+
+
+def _mean(runs, column):
+    return mean_std(run[column] for run in runs)[0]
+
+
+def choose_batch_sizes(rows):
+    """{candidate: the runs of its batch size with the best mean validation score}, in first-seen order.
+
+    Only the skeleton's rows have batch variants; every other row is its own single choice.
+    """
+    done = [{**row, "variant": row.get("variant") or ""} for row in rows if row.get("status") == "ok"]
+    options = {}
+    for runs in group_rows(done, ["model", "mode", "variant"]).values():
+        options.setdefault(_candidate(runs[0]), []).append(runs)
+    return {candidate: max(sizes, key=lambda runs: _mean(runs, VALID)) for candidate, sizes in options.items()}
+
+
+def _label(model, variant):
+    if model != "HydraRec":
+        return model
+    parts = _parts(variant)
+    mixer = parts.pop("attention", "hydra")
+    rest = ", ".join(f"{key}={value}" for key, value in parts.items())
+    return f"`{mixer}`" + (f" ({rest})" if rest else "") + (" (control)" if mixer == "softmax" else "")
+
+
+def _cell(runs, column, digits):
+    mean, std = mean_std(run[column] for run in runs)
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def _ratio(runs, control, column):
+    if not control:
+        return "-"
+    return f"{_mean(runs, column) / _mean(control, column):.2f}×"
+
+
+def claims_table(rows):
+    """The markdown table of the chosen rows, causal first, with ratios over each mode's chosen control."""
+    chosen = choose_batch_sizes(rows)
+    controls = {
+        mode: runs
+        for (model, mode, rest), runs in chosen.items()
+        if model == "HydraRec" and _parts(rest).get("attention") == "softmax" and len(_parts(rest)) == 1
+    }
+    table = []
+    order = sorted(chosen.items(), key=lambda item: (item[0][1] == "bidirectional", item[0][0] != "HydraRec"))
+    for (model, mode, rest), runs in order:
+        control = controls.get("causal" if mode == "-" else mode)
+        table.append(
+            {
+                "model": _label(model, rest),
+                "mode": "causal" if mode == "-" else mode,
+                "batch": _parts(runs[0].get("variant") or "").get("train_batch_size", "default"),
+                "seeds": len(runs),
+                **{column: _cell(runs, column, 4) for column in (*TEST, VALID)},
+                "s / epoch": _cell(runs, "train_seconds_per_epoch", 1),
+                "s to stop": _cell(runs, "train_seconds", 0),
+                "NDCG@10 vs control": _ratio(runs, control, "test_ndcg@10"),
+                "epoch time vs control": _ratio(runs, control, "train_seconds_per_epoch"),
+                "time to stop vs control": _ratio(runs, control, "train_seconds"),
+            }
+        )
+    return format_table(table, list(table[0])) if table else "(no finished runs yet)"
+
+
+def claims_markdown(rows, dataset):
+    return "\n".join(
+        [
+            f"# The paper's claims on {dataset}",
+            "",
+            claims_table(rows),
+            "",
+            "Mean ± sample std over seeds. `batch`: training rows a batch (windows for HydraRec, prefixes "
+            f"for RecBole's models), the size with the best mean validation score ({VALID}) among those "
+            "the grid tried for that model; 'default': the mode's default. Ratios are over the softmax "
+            "control of the same mode at its chosen size; RecBole's peers without a mode are compared "
+            "with the causal control. Every row and column: comparison.md.",
+            "",
+        ]
+    )
+
+
+def write_claims_report(csv_path, md_path, dataset):
+    """claims.md from the grid's comparison.csv (nothing if no run has finished)."""
+    rows = read_rows(csv_path)
+    if not any(row.get("status") == "ok" for row in rows):
+        return None
+    write_atomic(md_path, claims_markdown(rows, dataset))
+    return md_path
