@@ -7,6 +7,7 @@ import os
 from recbole_hydra.cli import compare as compare_cli
 from recbole_hydra.experiments.claims import PEER_BUDGET, PEERS, claims_models, references
 from recbole_hydra.experiments.claims_report import CLAIMS_NAME, write_claims_report
+from recbole_hydra.experiments.compare import CSV_NAME
 from recbole_hydra.validation import ConfigError
 
 
@@ -52,7 +53,7 @@ def run(argv):
     code = compare_cli.run(forwarded)
     where, _ = compare_cli.parser().parse_known_args(forwarded)
     report = write_claims_report(
-        os.path.join(where.output, "comparison.csv"), os.path.join(where.output, CLAIMS_NAME), where.dataset
+        os.path.join(where.output, CSV_NAME), os.path.join(where.output, CLAIMS_NAME), where.dataset
     )
     if report:
         print(f"claims: {report}")

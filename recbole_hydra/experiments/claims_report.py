@@ -13,7 +13,6 @@ from recbole_hydra.files import write_atomic
 CLAIMS_NAME = "claims.md"
 VALID = "valid_ndcg@10"
 TEST = ("test_ndcg@10", "test_hit@10", "test_mrr@10")
-COSTS = ("train_seconds_per_epoch", "train_seconds")
 
 
 def _parts(variant):
