@@ -22,7 +22,7 @@ def _parts(variant):
 
 def _candidate(row):
     """(model, mode, what the row is apart from its batch size): rows that differ only in batch size share it."""
-    parts = _parts(row.get("variant") or "")
+    parts = _parts(row["variant"])  # choose_batch_sizes has filled in a blank for CSVs from before variants
     parts.pop("train_batch_size", None)
     return row["model"], row["mode"], ":".join(f"{key}={value}" for key, value in parts.items())
 
