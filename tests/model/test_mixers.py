@@ -15,6 +15,7 @@ from recbole_hydra import StreamingRecommender
 from recbole_hydra.model import HydraLayer, HydraRec
 from recbole_hydra.model.mixers import MIXERS, build_mixer
 from recbole_hydra.model.mixers.common import gather_positions
+from recbole_hydra.model.mixers.linear import causal_kernel_mix
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.training import train_and_test
 
@@ -116,6 +117,17 @@ def test_matches_naive_reference_with_padding(inputs, name, mode):
     assert got.shape == (B, N, D)
     real = mask.unsqueeze(-1).expand_as(got)
     torch.testing.assert_close(got[real], naive(mixer, x, mask)[real])
+
+
+@pytest.mark.parametrize("length", [1, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("chunk", [1, 4, 16])
+def test_chunked_causal_sum_equals_prefix_sums(length, chunk):
+    """The linear mixers' causal sum, chunk by chunk, against q_tᵀ S_t with S_t kept at every position:
+    sequences shorter than, equal to and not a multiple of the chunk."""
+    q, k, v = (torch.randn(2, length, H, 4, dtype=torch.float64) for _ in range(3))
+    prefix_sums = torch.einsum("bnhi,bnhj->bnhij", k, v).cumsum(dim=1)  # (B, N, H, d, e)
+    expected = torch.einsum("bnhi,bnhij->bnhj", q, prefix_sums)
+    torch.testing.assert_close(causal_kernel_mix(q, k, v, chunk), expected)
 
 
 @every_mixer

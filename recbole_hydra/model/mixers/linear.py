@@ -2,10 +2,13 @@
 and the frame around it (heads, masks, fp32 accumulation, the recurrent state).
 
 Written as q_tᵀ S with S = Σ_s k_s v_sᵀ, a d × e matrix per head, the sum never forms the N × N
-attention matrix: a bidirectional row needs one S; a causal sequence needs the prefix sums
-S_t = Σ_{s≤t} k_s v_sᵀ, O(N·H·d·e) memory; one new position needs S_{t-1} alone.
-Pure torch. Shapes: B batch, N sequence length, D hidden size, H heads, d = D / H key features,
-e value features, M query positions.
+attention matrix. A bidirectional row needs one S. A causal sequence needs the prefix sums
+S_t = Σ_{s≤t} k_s v_sᵀ; kept at every position they would take O(N·H·d·e) memory, d times the
+input. So the causal sum runs chunk by chunk (the chunkwise form of linear attention): within a
+chunk of L = d positions, the masked L × L products q_t · k_s; across chunks, S at each chunk's
+start. Both take O(N·H·d) memory, the size of the input, whatever N is. One new position needs
+S_{t-1} alone. Pure torch. Shapes: B batch, N sequence length, D hidden size, H heads,
+d = D / H key features, e value features, M query positions, C chunks of L positions.
 """
 
 import torch
@@ -19,10 +22,31 @@ def kernel_mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) 
     Causal mode needs a query at every position (M = N). Padded keys must be zero.
     """
     if causal:
-        prefix = torch.einsum("bnhi,bnhj->bnhij", k, v).cumsum(dim=1)  # (B, N, H, d, e): S_t
-        return torch.einsum("bnhi,bnhij->bnhj", q, prefix)
+        return causal_kernel_mix(q, k, v, chunk=q.size(-1))
     total = torch.einsum("bnhi,bnhj->bhij", k, v)  # (B, H, d, e): one S per row
     return torch.einsum("bmhi,bhij->bmhj", q, total)
+
+
+def causal_kernel_mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Σ_{s≤t} (q_t · k_s) v_s, chunk positions at a time: q, k (B, N, H, d), v (B, N, H, e) → (B, N, H, e).
+
+    Equal to q_tᵀ S_t with S_t the prefix sums, without storing S_t at every position.
+    """
+    length = q.size(1)
+    pad = -length % chunk  # zero positions at the end: later than every real one, so they change nothing
+
+    def chunks(x):  # (B, N, H, f) → (B, C, L, H, f)
+        x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, pad))
+        return x.unflatten(1, (x.size(1) // chunk, chunk))
+
+    q, k, v = chunks(q), chunks(k), chunks(v)
+    scores = torch.einsum("bclhi,bcmhi->bchlm", q, k).tril()  # (B, C, H, L, L): q_t · k_s, s ≤ t in the chunk
+    within = torch.einsum("bchlm,bcmhj->bclhj", scores, v)  # (B, C, L, H, e)
+    per_chunk = torch.einsum("bclhi,bclhj->bchij", k, v)  # (B, C, H, d, e): Σ k vᵀ over each chunk
+    # S at each chunk's start: the sum over the earlier chunks (none for the first)
+    before = torch.cat([torch.zeros_like(per_chunk[:, :1]), per_chunk.cumsum(dim=1)[:, :-1]], dim=1)
+    earlier = torch.einsum("bclhi,bchij->bclhj", q, before)  # (B, C, L, H, e)
+    return (within + earlier).flatten(1, 2)[:, :length]
 
 
 def kernel_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, total: torch.Tensor) -> tuple:
