@@ -63,6 +63,14 @@ def _ratio(runs, control, column):
     return f"{_mean(runs, column) / _mean(control, column):.2f}×"
 
 
+def _stopped_by(runs):
+    """How the runs ended: a run stopped by train_time_budget must never pass for a finished one."""
+    capped = sum(bool(run.get("budget_capped")) for run in runs)
+    if not capped:
+        return "early stop or last epoch"
+    return "time budget" + ("" if capped == len(runs) else f" ({capped} of {len(runs)} runs)")
+
+
 def claims_table(rows):
     """The markdown table of the chosen rows, causal first, with ratios over each mode's chosen control."""
     chosen = choose_batch_sizes(rows)
@@ -84,9 +92,12 @@ def claims_table(rows):
                 **{column: _cell(runs, column, 4) for column in (*TEST, VALID)},
                 "s / epoch": _cell(runs, "train_seconds_per_epoch", 1),
                 "s to stop": _cell(runs, "train_seconds", 0),
+                "stopped by": _stopped_by(runs),
+                "peak MB": _cell(runs, "peak_memory_mb", 0),
                 "NDCG@10 vs control": _ratio(runs, control, "test_ndcg@10"),
                 "epoch time vs control": _ratio(runs, control, "train_seconds_per_epoch"),
                 "time to stop vs control": _ratio(runs, control, "train_seconds"),
+                "peak memory vs control": _ratio(runs, control, "peak_memory_mb"),
             }
         )
     return format_table(table, list(table[0])) if table else "(no finished runs yet)"
@@ -103,7 +114,10 @@ def claims_markdown(rows, dataset):
             f"for RecBole's models), the size with the best mean validation score ({VALID}) among those "
             "the grid tried for that model; 'default': the mode's default. Ratios are over the softmax "
             "control of the same mode at its chosen size; RecBole's peers without a mode are compared "
-            "with the causal control. Every row and column: comparison.md.",
+            "with the causal control. `s to stop`: training seconds until the run ended, which is early "
+            "stopping unless `stopped by` says the time budget (train_time_budget) cut it short; such a "
+            "run's accuracy is what the budget allowed. `peak MB`: as comparison.md measures it (the process "
+            "peak RSS on a CPU). Every row and column: comparison.md.",
             "",
         ]
     )

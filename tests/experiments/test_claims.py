@@ -48,7 +48,7 @@ def test_batch_sizes_add_each_mixer_at_each_size_but_not_twice_at_the_default():
     assert len(skeleton_models()) == 2 * len(MIXERS)
 
 
-def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok"):
+def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok", capped=""):
     return {
         "model": model,
         "mode": mode,
@@ -61,6 +61,8 @@ def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok"):
         "test_mrr@10": test / 2,
         "train_seconds_per_epoch": seconds,
         "train_seconds": 20 * seconds,
+        "budget_capped": capped,
+        "peak_memory_mb": 100 * seconds,
     }
 
 
@@ -89,11 +91,23 @@ def test_claims_md_shows_each_mixer_at_the_batch_size_its_validation_prefers():
         for line in claims_table(rows).splitlines()[2:]
     }
     linrec = lines["`linrec`"]
-    # mode, batch, seeds, test NDCG@10 (mean ± std of 0.04 and 0.06), ..., ratios over the chosen control (0.05, 10 s)
+    # mode, batch, seeds, test NDCG@10 (mean ± std of 0.04 and 0.06), ..., ratios over the chosen control
+    # (0.05 test, 10 s an epoch, 200 s to stop, 1000 MB)
     assert linrec[:4] == ["causal", "128", "2", "0.0500 ± 0.0141"]
-    assert linrec[-3:] == ["1.00×", "3.00×", "3.00×"]
+    assert linrec[-7:] == ["600 ± 0", "early stop or last epoch", "3000 ± 0", "1.00×", "3.00×", "3.00×", "3.00×"]
     assert lines["`softmax` (control)"][1:3] == ["default", "2"]
-    assert lines["GRU4Rec"][0] == "causal" and lines["GRU4Rec"][-3] == "0.50×"  # peers: over the causal control
+    assert lines["GRU4Rec"][0] == "causal" and lines["GRU4Rec"][-4] == "0.50×"  # peers: over the causal control
+
+
+def test_claims_md_marks_runs_the_time_budget_cut_short():
+    rows = [
+        _run("HydraRec", "causal", "", 1, valid=0.05, test=0.05, capped="yes"),
+        _run("HydraRec", "causal", "", 2, valid=0.05, test=0.05),
+        _run("HydraRec", "bidirectional", "", 1, valid=0.05, test=0.05, capped="yes"),
+    ]
+    stopped_by = {line.split("|")[2].strip(): line.split("|")[11].strip() for line in claims_table(rows).splitlines()}
+    assert stopped_by["causal"] == "time budget (1 of 2 runs)"
+    assert stopped_by["bidirectional"] == "time budget"
 
 
 def test_claims_md_is_written_only_once_a_run_has_finished(tmp_path):
