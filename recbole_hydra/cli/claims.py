@@ -12,7 +12,10 @@ from recbole_hydra.validation import ConfigError
 
 
 def parser():
+    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
+    # of one of our options (--seed=2021 as --seeds=2021).
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="run_hydrarec.py claims",
         description="Compare HydraRec with the softmax, linrec and elu mixers in the same skeleton (both modes) "
         f"and with RecBole's {', '.join(PEERS)} (trained per prefix with {PEER_BUDGET}); ratios over the softmax "

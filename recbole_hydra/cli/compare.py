@@ -16,7 +16,10 @@ from recbole_hydra.runtime.config import parse_overrides
 
 
 def parser():
+    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
+    # of one of our options (--seed=2021 as --seeds=2021).
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="run_hydrarec.py compare",
         description="Train and test several sequential models over several seeds under one protocol "
         "(leave-one-out, full ranking, selection on validation NDCG@10) and write DIR/comparison.csv, "

@@ -15,7 +15,10 @@ from recbole_hydra.validation import ConfigError, positive_int
 
 
 def parser():
+    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
+    # of one of our options (--seed=2021 as --seeds=2021).
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="run_hydrarec.py stream",
         description="Benchmark StreamingRecommender: one update against one full recompute, and "
         "recommend_many throughput. Without --checkpoint a small causal HydraRec is trained first; "

@@ -14,7 +14,10 @@ from recbole_hydra.runtime.training import TrainingInterrupted, train_and_test
 
 
 def parser():
+    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
+    # of one of our options (--seed=2021 as --seeds=2021).
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="run_hydrarec.py [train]",
         description="Train and test one model (HydraRec or any RecBole model). "
         "Extra RecBole settings go as --key=value, e.g. --epochs=5 --bidirectional=True.",

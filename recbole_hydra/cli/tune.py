@@ -15,7 +15,10 @@ from recbole_hydra.runtime.config import parse_overrides
 
 
 def parser():
+    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
+    # of one of our options (--seed=2021 as --seeds=2021).
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="run_hydrarec.py tune",
         description="Search each model's space (properties/search/<Model>.yaml) with Ray Tune: the same number "
         "of trials and epochs for every model, ASHA early stopping on the validation metric, Optuna TPE. "
