@@ -13,6 +13,12 @@ INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 DEFAULT_MODELS = ["HydraRec", "SASRec", "BERT4Rec"]
 
 
+def command_parser(**kwargs):
+    """The ArgumentParser of one subcommand. No abbreviations: a RecBole --key=value must reach
+    RecBole, never be read as the start of one of our options (--seed=2021 as --seeds=2021)."""
+    return argparse.ArgumentParser(allow_abbrev=False, **kwargs)
+
+
 def positive_int_arg(text):
     """argparse type: a positive integer (argparse names the option and exits 2)."""
     try:

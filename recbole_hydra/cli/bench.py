@@ -4,6 +4,7 @@ import argparse
 import shlex
 import sys
 
+from recbole_hydra.cli.args import command_parser
 from recbole_hydra.experiments.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
 from recbole_hydra.experiments.bench_runner import machine_summary, run_bench
 from recbole_hydra.model.mixers import MIXERS
@@ -13,10 +14,7 @@ from recbole_hydra.validation import ConfigError, positive_float, positive_int, 
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py bench",
         description="Time one training step and one full-ranking inference step per model and history "
         "length N at a fixed number of tokens per batch, with peak memory; each (model, N) in a fresh "

@@ -1,10 +1,10 @@
 """`run_hydrarec.py claims`: the paper's claims as one comparison (experiments/claims.py); every other
 option is `compare`'s."""
 
-import argparse
 import os
 
 from recbole_hydra.cli import compare as compare_cli
+from recbole_hydra.cli.args import command_parser
 from recbole_hydra.experiments.claims import PEER_BUDGET, PEERS, claims_models, references
 from recbole_hydra.experiments.claims_report import CLAIMS_NAME, write_claims_report
 from recbole_hydra.experiments.compare import CSV_NAME
@@ -12,10 +12,7 @@ from recbole_hydra.validation import ConfigError
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py claims",
         description="Compare HydraRec with the softmax, linrec and elu mixers in the same skeleton (both modes) "
         f"and with RecBole's {', '.join(PEERS)} (trained per prefix with {PEER_BUDGET}); ratios over the softmax "

@@ -1,6 +1,5 @@
 """`run_hydrarec.py compare`: several models and seeds, one protocol, one table."""
 
-import argparse
 import shlex
 
 from recbole_hydra.cli.args import (
@@ -10,16 +9,14 @@ from recbole_hydra.cli.args import (
     add_dataset_and_models,
     check_positive_ints,
     check_resources_args,
+    command_parser,
     sigterm_as_interrupt,
 )
 from recbole_hydra.runtime.config import parse_overrides
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py compare",
         description="Train and test several sequential models over several seeds under one protocol "
         "(leave-one-out, full ranking, selection on validation NDCG@10) and write DIR/comparison.csv, "

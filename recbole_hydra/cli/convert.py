@@ -1,17 +1,12 @@
 """`run_hydrarec.py convert`: a CSV/TSV of user, item, timestamp rows into RecBole atomic files."""
 
-import argparse
-
-from recbole_hydra.cli.args import positive_int_arg
+from recbole_hydra.cli.args import command_parser, positive_int_arg
 from recbole_hydra.data.convert import convert
 from recbole_hydra.data.inter_checks import MIN_SEQUENTIAL_INTERACTIONS
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py convert",
         description="Convert a CSV/TSV of user, item, timestamp rows into RecBole atomic files "
         "OUT/NAME/NAME.inter and OUT/NAME/NAME.yaml. Other columns are left out.",

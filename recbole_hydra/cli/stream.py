@@ -3,22 +3,18 @@
 What is measured and how: experiments/stream_bench.py.
 """
 
-import argparse
 import os
 
 import torch
 
-from recbole_hydra.cli.args import add_config_files
+from recbole_hydra.cli.args import add_config_files, command_parser
 from recbole_hydra.experiments import stream_bench
 from recbole_hydra.runtime.config import parse_overrides
 from recbole_hydra.validation import ConfigError, positive_int
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py stream",
         description="Benchmark StreamingRecommender: one update against one full recompute, and "
         "recommend_many throughput. Without --checkpoint a small causal HydraRec is trained first; "

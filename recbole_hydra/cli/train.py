@@ -1,11 +1,10 @@
 """`run_hydrarec.py [train]`: train and test one model, like RecBole's run_recbole.py."""
 
-import argparse
 import os
 import shlex
 import sys
 
-from recbole_hydra.cli.args import INTERRUPTED, add_config_files, sigterm_as_interrupt
+from recbole_hydra.cli.args import INTERRUPTED, add_config_files, command_parser, sigterm_as_interrupt
 from recbole_hydra.data.inter_checks import check_dataset
 from recbole_hydra.experiments.tables import metrics_table
 from recbole_hydra.runtime.config import build_config, parse_overrides
@@ -14,10 +13,7 @@ from recbole_hydra.runtime.training import TrainingInterrupted, train_and_test
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py [train]",
         description="Train and test one model (HydraRec or any RecBole model). "
         "Extra RecBole settings go as --key=value, e.g. --epochs=5 --bidirectional=True.",

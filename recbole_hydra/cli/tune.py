@@ -1,6 +1,5 @@
 """`run_hydrarec.py tune`: a Ray Tune search per model, the same budget for each."""
 
-import argparse
 import shlex
 import sys
 
@@ -10,15 +9,13 @@ from recbole_hydra.cli.args import (
     add_dataset_and_models,
     check_positive_ints,
     check_resources_args,
+    command_parser,
 )
 from recbole_hydra.runtime.config import parse_overrides
 
 
 def parser():
-    # allow_abbrev=False: a RecBole --key=value must reach RecBole, never be read as an abbreviation
-    # of one of our options (--seed=2021 as --seeds=2021).
-    p = argparse.ArgumentParser(
-        allow_abbrev=False,
+    p = command_parser(
         prog="run_hydrarec.py tune",
         description="Search each model's space (properties/search/<Model>.yaml) with Ray Tune: the same number "
         "of trials and epochs for every model, ASHA early stopping on the validation metric, Optuna TPE. "
