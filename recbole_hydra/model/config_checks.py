@@ -51,6 +51,8 @@ def check_model_config(config):
         # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
         "mask_ratio": probability(config, "mask_ratio", closed_right=True),
         "ft_ratio": probability(config, "ft_ratio", closed_right=True),
+        # Absent from configs saved before the key existed: those used round(1 / mask_ratio) copies.
+        "cloze_copies": 0 if config["cloze_copies"] is None else non_negative_int(config, "cloze_copies"),
         # Absent from configs saved before these keys existed: those trained per prefix, unchunked.
         "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
         "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),

@@ -14,8 +14,8 @@ decides which events they are, on the same rows), but trains on windows:
 * bidirectional: a window is up to N consecutive training events of one user, tiled the same way;
   RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
   batches, only its last item (next-item prediction, as at test time). Each window appears
-  round(1 / mask_ratio) times per epoch, each copy masked afresh (BERT4Rec's "dupe factor"), so
-  that every training event is a target about once per epoch, as in causal mode. Every copy but
+  round(1 / mask_ratio) times per epoch (or `cloze_copies`), each copy masked afresh (BERT4Rec's
+  "dupe factor"), so that every training event is a target about once per epoch, as in causal mode. Every copy but
   the first ends at a random length, drawn again each epoch: a sampled prefix of the window, so
   that over the epochs the mask-at-the-end batches predict the next item at every position with
   only its past in view, as RecBole's prefix rows do for all prefixes at once (docs/training.md
@@ -78,7 +78,10 @@ def cloze_windows(first_event, last_event, max_length):
 
 
 def cloze_copies(config):
-    """Copies of each Cloze window per epoch: enough that each event is masked about once."""
+    """Copies of each Cloze window per epoch: `cloze_copies`, or by default enough that each event
+    is masked about once."""
+    if config["cloze_copies"]:
+        return config["cloze_copies"]
     return max(1, round(1 / config["mask_ratio"])) if config["mask_ratio"] else 1
 
 

@@ -27,6 +27,7 @@ INVALID = {
     "bidirectional": "yes",
     "mask_ratio": "1.5",
     "ft_ratio": "-1",
+    "cloze_copies": "-2",
     "compile": "maybe",
     "train_scheme": "windows",
     "local_window": "-1",

@@ -107,6 +107,15 @@ def test_cloze_windows_hold_each_training_event_once_and_leak_nothing(folder):
     assert (train["item_length"] <= N).all()
 
 
+def test_cloze_copies_overrides_the_copies_mask_ratio_implies(folder):
+    """cloze_copies: 3 at mask_ratio 0.5 (which alone gives 2): each event in 3 copies, 2 of them cut."""
+    _, dataset, loaders = _built(folder, "sequence", bidirectional=True, cloze_copies=3)
+    train = loaders[0].dataset.inter_feat
+    events = _event_of(dataset, train["item_id_list"][train["item_id_list"] > 0].tolist())
+    assert all(events.count(event) == 3 for event in events)
+    assert int(train["_hydrarec_cut"].sum()) == 2 * len(train) // 3
+
+
 def test_cloze_window_copies_are_read_as_random_prefixes(folder):
     """The first copy of each window is read whole; the others end at a random length, drawn per read."""
     _, dataset, (train_data, _, _) = _built(folder, "sequence", bidirectional=True)
