@@ -39,7 +39,9 @@ from recbole_hydra.model.hydrarec import target_sequence_field
 
 TRAIN_SCHEMES = ("sequence", "prefix")
 EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
-CUT = "_hydrarec_cut"  # a Cloze window copy to end at a random length when read
+CUT = "_hydrarec_cut"  # a Cloze window copy to be read as a random prefix row of its window
+WINDOW_START = "_hydrarec_start"  # a Cloze window's first event (an index into the events)
+USER_FIRST = "_hydrarec_first"  # its user's first event
 
 
 def scheme_of(config):
@@ -148,16 +150,28 @@ class HydraRecDataset(SequentialDataset):
         return self.join(rows) if join else rows
 
     def _cut(self, rows):
-        """Cloze window copies marked CUT end at a random length, drawn afresh at every read (epoch)."""
+        """Cloze window copies marked CUT are read as the prefix row of a random event of the window,
+        drawn afresh at every read (epoch): the up to N events that end there, reaching back into the
+        user's earlier window, as RecBole's prefix row of that event would."""
         cut = rows[CUT].numpy()
-        length = rows[self.item_list_length_field].clone()  # (R,)
-        length[cut] = torch.from_numpy(np.random.randint(1, length[cut].numpy() + 1)) if cut.any() else length[cut]
-        kept = torch.arange(self.max_item_list_len) < length.unsqueeze(1)  # (R, N)
-        for _, list_field in self._list_fields():
-            values = rows[list_field]
-            rows[list_field] = values * kept.view(*kept.shape, *([1] * (values.dim() - 2))).to(values.dtype)
-        rows[self.item_list_length_field] = length
-        del rows[CUT]
+        start, first = rows[WINDOW_START].numpy(), rows[USER_FIRST].numpy()
+        for field in (CUT, WINDOW_START, USER_FIRST):
+            del rows[field]
+        if not cut.any():
+            return rows
+        length = rows[self.item_list_length_field][cut].numpy()
+        end = start[cut] + np.random.randint(0, length)  # (C,) the row's last event
+        new_start = np.maximum(first[cut], end - self.max_item_list_len + 1)
+        new_length = end - new_start + 1
+        n = self.max_item_list_len
+        cut = torch.from_numpy(cut)
+        for field, list_field in self._list_fields():
+            values = rows[list_field].clone()  # rows may be views of the stored windows
+            values[cut] = gather_lists(self._events[field], new_start, new_length, n)
+            rows[list_field] = values
+        lengths = rows[self.item_list_length_field].clone()
+        lengths[cut] = torch.from_numpy(new_length).to(lengths.dtype)
+        rows[self.item_list_length_field] = lengths
         return rows
 
     def _list_fields(self):
@@ -202,6 +216,8 @@ class HydraRecDataset(SequentialDataset):
         lists[self.item_list_length_field] = torch.from_numpy(length)
         if self.config["bidirectional"]:
             lists[CUT] = torch.arange(len(start)) >= len(whole)  # every copy but the first is cut when read
+            lists[WINDOW_START] = torch.from_numpy(start)
+            lists[USER_FIRST] = torch.from_numpy(self._first_event[start])
         else:
             item_ids = self._events[self.iid_field]
             target_field = target_sequence_field(self.config)

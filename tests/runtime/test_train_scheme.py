@@ -116,24 +116,32 @@ def test_cloze_copies_overrides_the_copies_mask_ratio_implies(folder):
     assert int(train["_hydrarec_cut"].sum()) == 2 * len(train) // 3
 
 
-def test_cloze_window_copies_are_read_as_random_prefixes(folder):
-    """The first copy of each window is read whole; the others end at a random length, drawn per read."""
-    _, dataset, (train_data, _, _) = _built(folder, "sequence", bidirectional=True)
-    train = train_data.dataset
+def test_cloze_window_copies_are_read_as_prefix_rows_of_random_events(folder):
+    """The first copy of each window is read whole; each other copy is read as RecBole's prefix row of
+    a random event of its window (the up to N events ending there, reaching back across the window's
+    start), drawn afresh at every read."""
+    _, dataset, loaders = _built(folder, "sequence", bidirectional=True)
+    train = loaders[0].dataset
     whole = train.inter_feat
-    copies = int(whole["_hydrarec_cut"].sum()) // (len(whole) - int(whole["_hydrarec_cut"].sum()))
-    assert copies == 1  # mask_ratio 0.5: two copies, one of them cut
+    cut = whole["_hydrarec_cut"]
+    assert int(cut.sum()) == len(whole) // 2  # mask_ratio 0.5: two copies, one of them cut
+    held_out = _held_out(loaders)
     np.random.seed(0)
     reads = [train[np.arange(len(whole))] for _ in range(20)]
+    crossed = False
     for read in reads:
-        assert "_hydrarec_cut" not in read
-        cut = whole["_hydrarec_cut"]
-        assert torch.equal(read["item_length"][~cut], whole["item_length"][~cut])  # first copies: whole
-        length = read["item_length"]
-        assert ((length >= 1) & (length <= whole["item_length"])).all()
-        positions = torch.arange(N) < length.unsqueeze(1)
-        assert torch.equal(read["item_id_list"], whole["item_id_list"] * positions)  # a prefix of the window
-    lengths = torch.stack([read["item_length"][whole["_hydrarec_cut"]] for read in reads])  # (20, R)
+        assert not any(field.startswith("_hydrarec") for field in read.columns)
+        assert torch.equal(read["item_id_list"][~cut], whole["item_id_list"][~cut])  # first copies: whole
+        for row, window in zip(read["item_id_list"][cut].tolist(), whole["item_id_list"][cut].tolist()):
+            events = [e for e in _event_of(dataset, row) if e is not None]
+            window_events = [e for e in _event_of(dataset, window) if e is not None]
+            user, last = divmod(events[-1], 100)
+            assert events[-1] in window_events  # it ends at an event of its window
+            assert events == [100 * user + step for step in range(max(0, last - N + 1), last + 1)]  # its prefix row
+            assert not set(events) & held_out
+            crossed |= events[0] < window_events[0]
+    assert crossed  # some reach back into the user's earlier window
+    lengths = torch.stack([read["item_length"][cut] for read in reads])  # (20, R)
     assert (lengths != lengths[0]).any(dim=0).float().mean() > 0.5  # drawn afresh: most copies vary
 
 
