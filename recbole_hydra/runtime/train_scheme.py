@@ -15,11 +15,12 @@ decides which events they are, on the same rows), but trains on windows:
   RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
   batches, only its last item (next-item prediction, as at test time). Each window appears
   round(1 / mask_ratio) times per epoch (or `cloze_copies`), each copy masked afresh (BERT4Rec's
-  "dupe factor"), so that every training event is a target about once per epoch, as in causal mode. Every copy but
-  the first ends at a random length, drawn again each epoch: a sampled prefix of the window, so
-  that over the epochs the mask-at-the-end batches predict the next item at every position with
-  only its past in view, as RecBole's prefix rows do for all prefixes at once (docs/training.md
-  has the runs that made both choices).
+  "dupe factor"), so that every training event is a target about once per epoch, as in causal mode.
+  Every copy but the first is read as RecBole's prefix row of a random event of the window (the up
+  to N events ending there, reaching back into the user's earlier window), drawn again each epoch,
+  so that over the epochs the mask-at-the-end batches predict the next item of every event from
+  the context a prefix row gives it, as RecBole's prefix rows do for all events at once
+  (docs/training.md has the runs behind these choices).
 
 No validation or test event enters a training window: with time ordering (`eval_args.order: TO`,
 which the scheme requires) a user's training targets are the events before its validation one.
