@@ -202,7 +202,11 @@ class HydraRecDataset(SequentialDataset):
         n = self.max_item_list_len
         if self.config["bidirectional"]:
             whole = cloze_windows(users, last_target, n)
-            start, length = np.tile(whole, (cloze_copies(self.config), 1)).T
+            copies = np.full(len(whole), cloze_copies(self.config))
+            if self.config["cloze_copies_by_length"]:  # as prefix rows weigh them: by the events they hold
+                copies = np.maximum(1, np.rint(copies * whole[:, 1] / n)).astype(np.int64)
+            window_of_row = np.concatenate([np.arange(len(whole))] + [np.flatnonzero(copies > k) for k in range(1, copies.max())])
+            start, length = whole[window_of_row].T
             anchor = start + length - 1  # a row's own fields (user, time, ...) are its last event's
         else:
             start, length = causal_windows(users, last_target, n).T

@@ -28,6 +28,7 @@ INVALID = {
     "mask_ratio": "1.5",
     "ft_ratio": "-1",
     "cloze_copies": "-2",
+    "cloze_copies_by_length": "often",
     "compile": "maybe",
     "train_scheme": "windows",
     "local_window": "-1",

@@ -116,6 +116,16 @@ def test_cloze_copies_overrides_the_copies_mask_ratio_implies(folder):
     assert int(train["_hydrarec_cut"].sum()) == 2 * len(train) // 3
 
 
+def test_cloze_copies_by_length_weigh_windows_by_their_events(folder):
+    """mask_ratio 0.5: 2 copies of a full window (N = 4), round(2 × length / 4) of a shorter one, at least 1."""
+    _, _, loaders = _built(folder, "sequence", bidirectional=True, cloze_copies_by_length=True)
+    train = loaders[0].dataset.inter_feat
+    uncut = ~train["_hydrarec_cut"]
+    for start, length in zip(train["_hydrarec_start"][uncut].tolist(), train["item_length"][uncut].tolist()):
+        copies = int((train["_hydrarec_start"] == start).sum())
+        assert copies == max(1, round(2 * length / N)), (start, length, copies)  # round half to even, as np.rint
+
+
 def test_cloze_window_copies_are_read_as_prefix_rows_of_random_events(folder):
     """The first copy of each window is read whole; each other copy is read as RecBole's prefix row of
     a random event of its window (the up to N events ending there, reaching back across the window's
