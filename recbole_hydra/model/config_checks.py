@@ -53,7 +53,9 @@ def check_model_config(config):
         "ft_ratio": probability(config, "ft_ratio", closed_right=True),
         # Absent from configs saved before the key existed: those used round(1 / mask_ratio) copies.
         "cloze_copies": 0 if config["cloze_copies"] is None else non_negative_int(config, "cloze_copies"),
-        "cloze_copies_by_length": False if config["cloze_copies_by_length"] is None else boolean(config, "cloze_copies_by_length"),
+        "cloze_copies_by_length": False
+        if config["cloze_copies_by_length"] is None
+        else boolean(config, "cloze_copies_by_length"),
         # Absent from configs saved before these keys existed: those trained per prefix, unchunked.
         "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
         "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),

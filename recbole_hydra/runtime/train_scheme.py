@@ -205,7 +205,8 @@ class HydraRecDataset(SequentialDataset):
             copies = np.full(len(whole), cloze_copies(self.config))
             if self.config["cloze_copies_by_length"]:  # as prefix rows weigh them: by the events they hold
                 copies = np.maximum(1, np.rint(copies * whole[:, 1] / n)).astype(np.int64)
-            window_of_row = np.concatenate([np.arange(len(whole))] + [np.flatnonzero(copies > k) for k in range(1, copies.max())])
+            # The first copy of every window, then the second of those with two or more, and so on.
+            window_of_row = np.concatenate([np.flatnonzero(copies > k) for k in range(copies.max())])
             start, length = whole[window_of_row].T
             anchor = start + length - 1  # a row's own fields (user, time, ...) are its last event's
         else:
