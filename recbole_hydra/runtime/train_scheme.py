@@ -42,7 +42,6 @@ TRAIN_SCHEMES = ("sequence", "prefix")
 EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
 CUT = "_hydrarec_cut"  # a Cloze window copy to be read as a random prefix row of its window
 WINDOW_START = "_hydrarec_start"  # a Cloze window's first event (an index into the events)
-USER_FIRST = "_hydrarec_first"  # its user's first event
 
 
 def scheme_of(config):
@@ -154,18 +153,14 @@ class HydraRecDataset(SequentialDataset):
         """Cloze window copies marked CUT are read as the prefix row of a random event of the window,
         drawn afresh at every read (epoch): the up to N events that end there, reaching back into the
         user's earlier window, as RecBole's prefix row of that event would."""
-        cut = rows[CUT].numpy()
-        start, first = rows[WINDOW_START].numpy(), rows[USER_FIRST].numpy()
-        for field in (CUT, WINDOW_START, USER_FIRST):
-            del rows[field]
+        cut, start = rows[CUT], rows[WINDOW_START][rows[CUT]].numpy()  # (R,), (C,)
+        del rows[CUT], rows[WINDOW_START]
         if not cut.any():
             return rows
-        length = rows[self.item_list_length_field][cut].numpy()
-        end = start[cut] + np.random.randint(0, length)  # (C,) the row's last event
-        new_start = np.maximum(first[cut], end - self.max_item_list_len + 1)
-        new_length = end - new_start + 1
         n = self.max_item_list_len
-        cut = torch.from_numpy(cut)
+        end = start + np.random.randint(0, rows[self.item_list_length_field][cut].numpy())  # (C,) the row's last event
+        new_start = np.maximum(self._first_event[start], end - n + 1)  # not before the user's first event
+        new_length = end - new_start + 1
         for field, list_field in self._list_fields():
             values = rows[list_field].clone()  # rows may be views of the stored windows
             values[cut] = gather_lists(self._events[field], new_start, new_length, n)
@@ -223,7 +218,6 @@ class HydraRecDataset(SequentialDataset):
         if self.config["bidirectional"]:
             lists[CUT] = torch.arange(len(start)) >= len(whole)  # every copy but the first is cut when read
             lists[WINDOW_START] = torch.from_numpy(start)
-            lists[USER_FIRST] = torch.from_numpy(self._first_event[start])
         else:
             item_ids = self._events[self.iid_field]
             target_field = target_sequence_field(self.config)
