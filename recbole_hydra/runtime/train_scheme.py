@@ -157,13 +157,14 @@ class HydraRecDataset(SequentialDataset):
         del rows[CUT], rows[WINDOW_START]
         if not cut.any():
             return rows
-        n = self.max_item_list_len
         end = start + np.random.randint(0, rows[self.item_list_length_field][cut].numpy())  # (C,) the row's last event
-        new_start = np.maximum(self._first_event[start], end - n + 1)  # not before the user's first event
+        new_start = np.maximum(
+            self._first_event[start], end - self.max_item_list_len + 1
+        )  # not before the user's first
         new_length = end - new_start + 1
-        for field, list_field in self._list_fields():
+        for list_field, cut_lists in self._event_lists(new_start, new_length).items():
             values = rows[list_field].clone()  # rows may be views of the stored windows
-            values[cut] = gather_lists(self._events[field], new_start, new_length, n)
+            values[cut] = cut_lists
             rows[list_field] = values
         lengths = rows[self.item_list_length_field].clone()
         lengths[cut] = torch.from_numpy(new_length).to(lengths.dtype)
@@ -174,15 +175,18 @@ class HydraRecDataset(SequentialDataset):
         """(event field, its list field) for every field RecBole gives a list (all but the user)."""
         return [(field, getattr(self, f"{field}_list_field")) for field in self._events if field != self.uid_field]
 
+    def _event_lists(self, start, length):
+        """{list field: (R, N, ...) lists} of the events start..start+length-1 of each row, right-padded."""
+        n = self.max_item_list_len
+        return {
+            list_field: gather_lists(self._events[field], start, length, n) for field, list_field in self._list_fields()
+        }
+
     def _prefix_rows(self, rows):
         """Prefix rows (validation, test) exactly as RecBole builds them: the last N events before the target."""
         target = rows[EVENT_INDEX].numpy()
         length = rows[self.item_list_length_field].numpy()
-        lists = {
-            list_field: gather_lists(self._events[field], target - length, length, self.max_item_list_len)
-            for field, list_field in self._list_fields()
-        }
-        rows.update(Interaction(lists))
+        rows.update(Interaction(self._event_lists(target - length, length)))
         del rows[EVENT_INDEX]  # only the dataset's own rows keep it (see __getitem__)
         return rows
 
@@ -211,9 +215,7 @@ class HydraRecDataset(SequentialDataset):
             start, length, supervised = start[keep], length[keep], supervised[keep]
             anchor = start + length  # the last target
         windows = self._events[anchor]
-        lists = {
-            list_field: gather_lists(self._events[field], start, length, n) for field, list_field in self._list_fields()
-        }
+        lists = self._event_lists(start, length)
         lists[self.item_list_length_field] = torch.from_numpy(length)
         if self.config["bidirectional"]:
             lists[CUT] = torch.arange(len(start)) >= len(whole)  # every copy but the first is cut when read
