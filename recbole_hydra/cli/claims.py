@@ -5,7 +5,7 @@ import os
 
 from recbole_hydra.cli import compare as compare_cli
 from recbole_hydra.cli.args import command_parser
-from recbole_hydra.experiments.claims import PEER_BUDGET, PEERS, claims_models, references
+from recbole_hydra.experiments.claims import PEER_SETTINGS, PEERS, claims_models, references
 from recbole_hydra.experiments.claims_report import CLAIMS_NAME, write_claims_report
 from recbole_hydra.experiments.compare import CSV_NAME
 from recbole_hydra.validation import ConfigError
@@ -15,7 +15,8 @@ def parser():
     p = command_parser(
         prog="run_hydrarec.py claims",
         description="Compare HydraRec with the softmax, linrec and elu mixers in the same skeleton (both modes) "
-        f"and with RecBole's {', '.join(PEERS)} (trained per prefix with {PEER_BUDGET}); ratios over the softmax "
+        f"and with RecBole's {', '.join(PEERS)} (trained per prefix with {PEER_SETTINGS}); every row under the same "
+        "budget (--epochs, --stopping_step, --eval_step, --train_time_budget); ratios over the softmax "
         "control of each mode, in DIR/claims.md (each mixer at the batch size its validation score prefers) "
         "and DIR/comparison.md (every row). Every other option is compare's (--dataset, --seeds, --output, "
         "--jobs, --threads, --key=value ...): see `run_hydrarec.py compare -h`.",

@@ -7,8 +7,11 @@ the softmax control of the same mode, itself at its chosen size; RecBole's peers
 compared with the causal control.
 """
 
+import os
+
+from recbole_hydra.experiments.budget import BUDGET_KEYS, describe_budget, stopped_by_label
 from recbole_hydra.experiments.tables import format_table, group_rows, mean_std, read_rows
-from recbole_hydra.files import write_atomic
+from recbole_hydra.files import load_yaml, write_atomic
 
 CLAIMS_NAME = "claims.md"
 VALID = "valid_ndcg@10"
@@ -63,14 +66,6 @@ def _ratio(runs, control, column):
     return f"{_mean(runs, column) / _mean(control, column):.2f}×"
 
 
-def _stopped_by(runs):
-    """How the runs ended: a run stopped by train_time_budget must never pass for a finished one."""
-    capped = sum(bool(run.get("budget_capped")) for run in runs)
-    if not capped:
-        return "early stop or last epoch"
-    return "time budget" + ("" if capped == len(runs) else f" ({capped} of {len(runs)} runs)")
-
-
 def claims_table(rows):
     """The markdown table of the chosen rows, causal first, with ratios over each mode's chosen control."""
     chosen = choose_batch_sizes(rows)
@@ -92,7 +87,7 @@ def claims_table(rows):
                 **{column: _cell(runs, column, 4) for column in (*TEST, VALID)},
                 "s / epoch": _cell(runs, "train_seconds_per_epoch", 1),
                 "s to stop": _cell(runs, "train_seconds", 0),
-                "stopped by": _stopped_by(runs),
+                "stopped by": stopped_by_label(runs),
                 "peak MB": _cell(runs, "peak_memory_mb", 0),
                 "NDCG@10 vs control": _ratio(runs, control, "test_ndcg@10"),
                 "epoch time vs control": _ratio(runs, control, "train_seconds_per_epoch"),
@@ -103,20 +98,39 @@ def claims_table(rows):
     return format_table(table, list(table[0])) if table else "(no finished runs yet)"
 
 
-def claims_markdown(rows, dataset):
+def resolved_budget(rows, output_dir):
+    """The budget the finished runs resolved (from configs/<run>.resolved.yaml), or None if unreadable."""
+    for row in rows:
+        config_file = row.get("config_file") or ""
+        resolved = os.path.join(output_dir, config_file.replace(".yaml", ".resolved.yaml"))
+        if row.get("status") == "ok" and config_file and os.path.isfile(resolved):
+            config = load_yaml(resolved)
+            if all(key in config for key in BUDGET_KEYS):
+                return {key: config[key] for key in BUDGET_KEYS}
+    return None
+
+
+def claims_markdown(rows, dataset, budget=None):
+    rule = (
+        f"Training budget, the same for every row: {describe_budget(budget)}."
+        if budget
+        else "Training budget: see comparison.md."
+    )
     return "\n".join(
         [
             f"# The paper's claims on {dataset}",
             "",
             claims_table(rows),
             "",
+            rule,
+            "",
             "Mean ± sample std over seeds. `batch`: training rows a batch (windows for HydraRec, prefixes "
             f"for RecBole's models), the size with the best mean validation score ({VALID}) among those "
             "the grid tried for that model; 'default': the mode's default. Ratios are over the softmax "
             "control of the same mode at its chosen size; RecBole's peers without a mode are compared "
-            "with the causal control. `s to stop`: training seconds until the run ended, which is early "
-            "stopping unless `stopped by` says the time budget (train_time_budget) cut it short; such a "
-            "run's accuracy is what the budget allowed. `peak MB`: as comparison.md measures it (the process "
+            "with the causal control. `s to stop`: training seconds until the run ended; `stopped by` says "
+            "what ended it: early stopping, or a cap (the last epoch, or train_time_budget), in which case "
+            "the run's accuracy is what the cap allowed. `peak MB`: as comparison.md measures it (the process "
             "peak RSS on a CPU). Every row and column: comparison.md.",
             "",
         ]
@@ -128,5 +142,6 @@ def write_claims_report(csv_path, md_path, dataset):
     rows = read_rows(csv_path)
     if not any(row.get("status") == "ok" for row in rows):
         return None
-    write_atomic(md_path, claims_markdown(rows, dataset))
+    budget = resolved_budget(rows, os.path.dirname(os.path.abspath(csv_path)))
+    write_atomic(md_path, claims_markdown(rows, dataset, budget))
     return md_path

@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import yaml
 
+from recbole_hydra.experiments.budget import budget_of, check_one_budget
 from recbole_hydra.experiments.comparison_report import settings_section, write_reports
 from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models, model_modes
 from recbole_hydra.experiments.tables import format_elapsed, read_rows, reference_label, write_rows
@@ -42,9 +43,10 @@ from recbole_hydra.validation import ConfigError
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
 
 CSV_NAME = "comparison.csv"
-FIRST_COLUMNS = ["model", "mode", "variant", "train_scheme", "seed", "status"]
+FIRST_COLUMNS = ["model", "mode", "variant", "train_scheme", "seed", "status", "ranking"]
 COST_COLUMNS = [
     "best_epoch",
+    "stopped_by",
     "budget_capped",
     "epochs_run",
     "train_seconds_per_epoch",
@@ -150,28 +152,32 @@ def common_settings(config_files, overrides, output_dir):
 
 
 def plan(models, dataset, seeds, common, tuned=None):
-    """Every Entry of the grid, seed-major (a partial run is a full comparison with fewer seeds).
+    """(every Entry of the grid, seed-major, and the one training budget all of them share).
 
-    `tuned`: {(model, mode, variant): settings} from `tune`, on top of the shared settings.
-    Builds each model's config once, so a bad model name, key or value fails before anything runs.
+    A partial run is a full comparison with fewer seeds. `tuned`: {(model, mode, variant): settings}
+    from `tune`, on top of the shared settings. Builds each model's config once, so a bad model name,
+    key or value, or a row with its own budget (budget.py), fails before anything runs.
     """
     check_no_mode_setting(common)
     first_seed = common.get("seed", 2020)
     if not isinstance(first_seed, int) or isinstance(first_seed, bool):
         raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
     rows = with_tuned(expand_models(models), tuned)
+    budgets = {}
     for row in rows:
         config = build_config(row.model, dataset, overrides=run_settings(row, common, first_seed))
+        budgets[row.spec] = budget_of(config)
         if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
             raise ConfigError(
                 f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
                 "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
             )
-    return [
+    entries = [
         Entry(row.model, row.mode, row.variant, seed, run_settings(row, common, seed))
         for seed in range(first_seed, first_seed + seeds)
         for row in rows
     ]
+    return entries, check_one_budget(budgets)
 
 
 # ----- one run, in its own process --------------------------------------------------------
@@ -314,13 +320,17 @@ def _identity(entry):
 
 def result_row(entry, result, where, threads, config_file):
     test = {f"test_{name}": value for name, value in result["test_result"].items()}
+    # With exclude_seen, the same model ranked over all items too (RecBole's protocol), for tables that show both.
+    test.update({f"test_all_items_{name}": value for name, value in result.get("test_result_all_items", {}).items()})
     valid_metric = entry.settings["valid_metric"].lower()
     return {
         **_identity(entry),
         "status": "ok",
+        "ranking": result.get("ranking", "all items"),
         **test,
         f"valid_{valid_metric}": result["best_valid_score"],
         "best_epoch": result["best_epoch"],
+        "stopped_by": result.get("stopped_by", ""),
         "budget_capped": "yes" if result.get("budget_capped") else "",
         "epochs_run": result["epochs_run"],
         "train_seconds_per_epoch": result["train_seconds_per_epoch"],
@@ -452,7 +462,7 @@ def compare(
     tuned_file = summary_path(tuned) if tuned else None
     tuned_configs = read_tuned(tuned_file, grid_rows) if tuned else {}
     check_no_overlap(tuned_configs, common)
-    entries = plan(models, dataset, seeds, common, tuned_configs)
+    entries, budget = plan(models, dataset, seeds, common, tuned_configs)
     reference_keys = resolve_references(references, grid_rows)
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, CSV_NAME)
@@ -467,7 +477,7 @@ def compare(
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
     placement = getattr(runner, "placement", None) or f"runs side by side: {jobs}"
     settings_text = settings_section(
-        common, sorted({e.seed for e in entries}), threads, placement, command, tuned_configs, tuned
+        common, sorted({e.seed for e in entries}), threads, placement, command, tuned_configs, tuned, budget
     )
     metric = "test_" + common["valid_metric"].lower()
 

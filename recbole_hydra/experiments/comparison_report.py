@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from recbole_hydra.experiments.budget import capped, describe_budget, stopped_by_label
 from recbole_hydra.experiments.tables import group_rows, mean_std, reference_label, summary_table
 from recbole_hydra.files import replaced_atomically, write_atomic
 from recbole_hydra.runtime.config import plain
@@ -19,6 +20,8 @@ def markdown_summary(rows, dataset, references=()):
     rows = [{**row, "variant": row.get("variant") or ""} for row in rows]  # CSVs from before variants
     done = [row for row in rows if row.get("status") == "ok"]
     keys = ["model", "mode", "variant"]
+    ends = {group: stopped_by_label(members) for group, members in group_rows(done, keys).items()}
+    done = [{**row, "stopped_by": ends[tuple(row[key] for key in keys)]} for row in done]
     if not any(row["variant"] for row in done):  # no column of blanks
         keys, references = keys[:2], [tuple(reference[:2]) for reference in references]
     failed = [row for row in rows if row.get("status") != "ok"]
@@ -39,7 +42,7 @@ def markdown_summary(rows, dataset, references=()):
     table = summary_table(
         done,
         keys,
-        labels=["train_scheme"],
+        labels=["train_scheme", "stopped_by"],
         higher_is_better=higher,
         lower_is_better=lower,
         plain=["best_epoch"],
@@ -77,16 +80,18 @@ def markdown_summary(rows, dataset, references=()):
         )
     elif kinds:
         lines.append(f"Peak memory: {', '.join(kinds)}.")
-    capped = [row for row in done if row.get("budget_capped")]
-    if capped:
+    lines.append(_ranking_sentence(done))
+    lines.append(
+        "`stopped_by`: what ended training — early stopping, or a cap (`epoch cap`: the last epoch; `time "
+        "budget`: train_time_budget); a capped run's accuracy is what the cap allowed, not a finished run's."
+    )
+    cut = [row for row in rows if row.get("status") == "ok" and capped(row)]
+    if cut:
+        lines += ["", "Runs that hit a cap before early stopping ended them:", ""]
         lines += [
-            "",
-            "Budget-capped runs (stopped by train_time_budget before early stopping ended them; their "
-            "accuracy is what the budget allowed, not a finished run's):",
-            "",
-        ]
-        lines += [
-            f"- {reference_label((row['model'], row['mode'], row['variant']))} seed {row['seed']}" for row in capped
+            f"- {reference_label((row['model'], row['mode'], row['variant']))} seed {row['seed']}: "
+            + (row.get("stopped_by") or "time budget")
+            for row in cut
         ]
     if failed:
         lines += ["", "Failed runs (rerun the same command to retry them):", ""]
@@ -94,14 +99,35 @@ def markdown_summary(rows, dataset, references=()):
     return "\n".join(lines) + "\n"
 
 
-def settings_section(common, seeds, threads, placement, command, tuned=None, tuned_path=None):
-    """comparison.md's settings: seeds, threads, `placement` (where the runs went), shared and tuned settings."""
+def _ranking_sentence(done):
+    """Which candidates the test ranked, from the rows themselves (CSVs from before the column: all items)."""
+    rankings = sorted({row.get("ranking") or "all items" for row in done})
+    if rankings == ["unseen items"]:
+        return (
+            "Ranking: every item the user had not interacted with before the target (`exclude_seen: True`, the "
+            "published SASRec/BERT4Rec protocol on MovieLens); `test_all_items_*` columns rank every item."
+        )
+    if rankings == ["all items"] or not rankings:
+        return (
+            "Ranking: every item, the user's earlier items included (RecBole's protocol for sequential models; "
+            "`exclude_seen: False`)."
+        )
+    return "Ranking: rows differ (see the `ranking` column of comparison.csv)."
+
+
+def settings_section(common, seeds, threads, placement, command, tuned=None, tuned_path=None, budget=None):
+    """comparison.md's settings: seeds, threads, `placement` (where the runs went), the training budget
+    every row shares, shared and tuned settings."""
     shown = {key: value for key, value in common.items() if key not in ("data_path", "checkpoint_dir")}
     lines = [
         "",
         "## Settings",
         "",
         f"Seeds: {', '.join(str(s) for s in seeds)}; torch threads per run: {threads or 'default'}; {placement}.",
+    ]
+    if budget:
+        lines.append(f"Training budget, the same for every row: {describe_budget(budget)}.")
+    lines += [
         "Shared by every model (RecBole's and our model defaults for the rest; per-run files in configs/):",
         "",
     ]

@@ -1,6 +1,6 @@
 """Every change recbole-hydra makes to RecBole 1.2.x at run time, in one file. Touch it when RecBole changes.
 
-`install()` (run once by `import recbole_hydra`) does four things, and undoes a fifth (5.):
+`install()` (run once by `import recbole_hydra`) does five things, and undoes a sixth (5.):
 
 1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
    We publish our model module under the sequential name, so every RecBole entry point
@@ -23,6 +23,9 @@
    Checkpoints written by earlier layouts of this package still unpickle.
 5. Anomaly mode. Importing RecBole's sequential models switches on torch's anomaly detection
    for the whole process (a debugging aid that slows every backward pass); we switch it back.
+6. Seen items. With our key `exclude_seen: True`, a sequential dataset's rows keep their target
+   event and the full-ranking loader masks every item the user had before it (seen_items.py);
+   without the key RecBole's code runs unchanged.
 """
 
 import functools
@@ -37,6 +40,7 @@ from recbole_hydra.files import load_yaml, replaced_atomically
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, register_legacy_modules, trusted_checkpoint
 from recbole_hydra.runtime.defaults import SEQUENCE_SCHEME_KEYS, apply_mode_dependent_defaults, model_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events, seen_index
 
 _RECBOLE_SEQUENTIAL = "recbole.model.sequential_recommender"
 
@@ -198,6 +202,43 @@ def _keep_torch_anomaly_mode():
     torch.autograd.set_detect_anomaly(before)
 
 
+# ----- 6. seen items --------------------------------------------------------------------
+
+
+def _patch_seen_items():
+    from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
+    from recbole.data.dataset import SequentialDataset
+
+    original_augmentation = SequentialDataset.data_augmentation
+    original_collate = FullSortEvalDataLoader.collate_fn
+
+    @functools.wraps(original_augmentation)
+    def data_augmentation(self):
+        if not excluding_seen(self.config):
+            return original_augmentation(self)
+        self._check_field("uid_field", "time_field")
+        # RecBole's own order: its augmentation sorts the same way again, and the sort is stable.
+        self.sort(by=[self.uid_field, self.time_field], ascending=True)
+        history = SeenHistory(self.inter_feat[self.uid_field].numpy(), self.inter_feat[self.iid_field].numpy())
+        original_augmentation(self)
+        keep_target_events(self, self.inter_feat, history)
+
+    @functools.wraps(original_collate)
+    def collate_fn(self, index):
+        interaction, history_index, positive_u, positive_i = original_collate(self, index)
+        if self.is_sequential and excluding_seen(self.config):
+            history_index = seen_index(self._dataset, interaction)
+            if history_index is None:
+                raise RuntimeError(
+                    "config key 'exclude_seen' is True, but these evaluation rows do not say which events came "
+                    "before their targets (a dataset built without exclude_seen, or from benchmark files)"
+                )
+        return interaction, history_index, positive_u, positive_i
+
+    SequentialDataset.data_augmentation = data_augmentation
+    FullSortEvalDataLoader.collate_fn = collate_fn
+
+
 _installed = False
 
 
@@ -212,5 +253,6 @@ def install():
     Config.__init__ = _config_init
     _patch_checkpoint_loading()
     _patch_checkpoint_saving()
+    _patch_seen_items()
     register_legacy_modules()
     _installed = True

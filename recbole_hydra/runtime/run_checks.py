@@ -6,6 +6,8 @@ with one line naming the key (or option) and what was expected.
 
 import os
 
+from recbole.utils import ModelType
+
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
 from recbole_hydra.validation import ConfigError, is_int, positive_float, positive_int
 
@@ -54,12 +56,39 @@ def check_run_config(config):
                 f"config key '{key}' is {value!r}: run_hydrarec.py trains every run in one process, not with "
                 "RecBole's multi-process DDP (docs/cluster.md says what is known of DDP with HydraRec)"
             )
+    _check_exclude_seen(config)
     computed = _metric_result_keys(config["metrics"], topk)
     valid_metric = config["valid_metric"]
     if not isinstance(valid_metric, str) or valid_metric.lower() not in computed:
         raise ConfigError(
             f"config key 'valid_metric' must be one of the metrics this run computes (from 'metrics' and "
             f"'topk'): {', '.join(computed)}; got {valid_metric!r}"
+        )
+
+
+def _check_exclude_seen(config):
+    """Ours (seen_items.py): a boolean, for sequential models ranking all items, rows built from events."""
+    value = config["exclude_seen"]
+    if value is None or value is False:
+        return
+    if value is not True:
+        raise ConfigError(f"config key 'exclude_seen' must be True or False, got {value!r}")
+    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+        raise ConfigError(
+            f"config key 'exclude_seen' applies to sequential models; {config['model']} is a "
+            f"{config['MODEL_TYPE'].name.lower()} model, whose ranking RecBole already limits to unseen items"
+        )
+    modes = (config["eval_args"] or {}).get("mode")
+    modes = modes if isinstance(modes, dict) else {"valid": modes, "test": modes}
+    if any(mode != "full" for mode in modes.values()):
+        raise ConfigError(
+            f"config key 'exclude_seen' needs full ranking (eval_args mode 'full'), got mode {modes!r}: "
+            "sampled candidates are already items the user has not seen"
+        )
+    if config["benchmark_filename"]:
+        raise ConfigError(
+            "config key 'exclude_seen' needs the events in time order to know what each user saw before a target, "
+            f"but 'benchmark_filename' {config['benchmark_filename']!r} gives ready-made rows"
         )
 
 

@@ -37,6 +37,7 @@ from recbole.data.interaction import Interaction
 from recbole.utils.enum_type import FeatureSource, FeatureType
 
 from recbole_hydra.model.hydrarec import target_sequence_field
+from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events
 
 TRAIN_SCHEMES = ("sequence", "prefix")
 EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
@@ -126,6 +127,8 @@ class HydraRecDataset(SequentialDataset):
                 }
             )
         )
+        if excluding_seen(self.config):
+            keep_target_events(self, rows, SeenHistory(users, self.inter_feat[self.iid_field].numpy()))
         self._events, self._first_event = self.inter_feat, first_event
         self.inter_feat = rows
 

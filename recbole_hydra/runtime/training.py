@@ -31,6 +31,7 @@ from recbole_hydra.runtime.checkpoints import (
     last_checkpoint_path,
     trusted_checkpoint,
 )
+from recbole_hydra.runtime.seen_items import excluding_seen, ranking_name, seen_items_ranked
 
 
 @dataclass
@@ -51,6 +52,21 @@ class RunResult:
     checkpoint: str
     valid_scores: list = field(default_factory=list)
     budget_capped: bool = False  # stopped by train_time_budget, not by early stopping or the last epoch
+    stopped_by: str = ""  # what ended training: "early stopping", "epoch cap" or "time budget" (STOPPED_BY)
+    ranking: str = "all items"  # the test's candidates: "all items", or "unseen items" with exclude_seen
+    test_result_all_items: dict = field(default_factory=dict)  # with exclude_seen: the same model, all items ranked
+
+
+# What ended a run's training, as its rows and tables say it: a run that reached `epochs` or
+# `train_time_budget` is capped, and its accuracy is what the cap allowed, not a finished run's.
+STOPPED_BY = ("early stopping", "epoch cap", "time budget")
+
+
+def stopped_by(early_stopped, budget_spent):
+    """One of STOPPED_BY. Early stopping wins where it fired at the epoch the budget ran out."""
+    if early_stopped:
+        return "early stopping"
+    return "time budget" if budget_spent else "epoch cap"
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -250,6 +266,10 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
         start = time.perf_counter()
         test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
         inference_seconds = time.perf_counter() - start
+        test_result_all_items = {}
+        if excluding_seen(config):  # the same best model under RecBole's protocol too, for the tables
+            with seen_items_ranked(config):
+                test_result_all_items = dict(trainer.evaluate(test_data, load_best_model=False))
     except KeyboardInterrupt:
         raise TrainingInterrupted(*_resumable(trainer, last_file, saved_epochs)) from None
     finally:
@@ -260,6 +280,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     memory, memory_kind = peak_memory_mb(device)
 
     best_epoch = best_epoch_of(valid_scores, config["valid_metric_bigger"])
+    ended = stopped_by(trainer.cur_step > trainer.stopping_step, budget_capped)
     return RunResult(
         model=config["model"],
         dataset=config["dataset"],
@@ -276,5 +297,8 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
         parameters=sum(p.numel() for p in model.parameters()),
         checkpoint=trainer.saved_model_file if saved else "",
         valid_scores=[score for _, score in valid_scores],
-        budget_capped=budget_capped,
+        budget_capped=ended == "time budget",
+        stopped_by=ended,
+        ranking=ranking_name(config),
+        test_result_all_items=test_result_all_items,
     )

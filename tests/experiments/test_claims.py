@@ -15,7 +15,7 @@ def test_the_grid_holds_every_mixer_in_both_modes_and_the_peers():
     assert skeleton == {(mode, mixer) for mode in ("causal", "bidirectional") for mixer in MIXERS}
     peers = [row for row in rows if row.model != "HydraRec"]
     assert [row.model for row in peers] == list(PEERS)
-    assert all(row.settings == {"epochs": 30, "stopping_step": 3, "train_batch_size": 512} for row in peers)
+    assert all(row.settings == {"train_batch_size": 512} for row in peers)  # no budget of their own
     assert resolve_references(references(), rows) == [
         ("HydraRec", "causal", "attention=softmax"),
         ("HydraRec", "bidirectional", "attention=softmax"),
@@ -48,7 +48,7 @@ def test_batch_sizes_add_each_mixer_at_each_size_but_not_twice_at_the_default():
     assert len(skeleton_models()) == 2 * len(MIXERS)
 
 
-def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok", capped=""):
+def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok", stopped_by="early stopping"):
     return {
         "model": model,
         "mode": mode,
@@ -61,7 +61,8 @@ def _run(model, mode, variant, seed, valid, test, seconds=10.0, status="ok", cap
         "test_mrr@10": test / 2,
         "train_seconds_per_epoch": seconds,
         "train_seconds": 20 * seconds,
-        "budget_capped": capped,
+        "stopped_by": stopped_by,
+        "budget_capped": "yes" if stopped_by == "time budget" else "",
         "peak_memory_mb": 100 * seconds,
     }
 
@@ -94,20 +95,23 @@ def test_claims_md_shows_each_mixer_at_the_batch_size_its_validation_prefers():
     # mode, batch, seeds, test NDCG@10 (mean ± std of 0.04 and 0.06), ..., ratios over the chosen control
     # (0.05 test, 10 s an epoch, 200 s to stop, 1000 MB)
     assert linrec[:4] == ["causal", "128", "2", "0.0500 ± 0.0141"]
-    assert linrec[-7:] == ["600 ± 0", "early stop or last epoch", "3000 ± 0", "1.00×", "3.00×", "3.00×", "3.00×"]
+    assert linrec[-7:] == ["600 ± 0", "early stopping", "3000 ± 0", "1.00×", "3.00×", "3.00×", "3.00×"]
     assert lines["`softmax` (control)"][1:3] == ["default", "2"]
     assert lines["GRU4Rec"][0] == "causal" and lines["GRU4Rec"][-4] == "0.50×"  # peers: over the causal control
 
 
-def test_claims_md_marks_runs_the_time_budget_cut_short():
+def test_claims_md_marks_runs_a_cap_cut_short():
     rows = [
-        _run("HydraRec", "causal", "", 1, valid=0.05, test=0.05, capped="yes"),
+        _run("HydraRec", "causal", "", 1, valid=0.05, test=0.05, stopped_by="time budget"),
         _run("HydraRec", "causal", "", 2, valid=0.05, test=0.05),
-        _run("HydraRec", "bidirectional", "", 1, valid=0.05, test=0.05, capped="yes"),
+        _run("HydraRec", "bidirectional", "", 1, valid=0.05, test=0.05, stopped_by="epoch cap"),
+        _run("SASRec", "causal", "", 1, valid=0.05, test=0.05, stopped_by=""),  # a CSV from before the column
     ]
-    stopped_by = {line.split("|")[2].strip(): line.split("|")[11].strip() for line in claims_table(rows).splitlines()}
-    assert stopped_by["causal"] == "time budget (1 of 2 runs)"
-    assert stopped_by["bidirectional"] == "time budget"
+    table = claims_table(rows).splitlines()
+    stopped_by = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[11].strip() for line in table}
+    assert stopped_by[("`hydra`", "causal")] == "early stopping (1 of 2), time budget (1 of 2)"
+    assert stopped_by[("`hydra`", "bidirectional")] == "epoch cap"
+    assert stopped_by[("SASRec", "causal")] == "not recorded"
 
 
 def test_claims_md_is_written_only_once_a_run_has_finished(tmp_path):

@@ -129,6 +129,26 @@ def test_cli_resources_per_run_are_checked_before_ray_is_reached(workdir, capsys
     assert not (workdir / "unused").exists()
 
 
+@pytest.mark.parametrize(
+    "models, message",
+    [
+        (["SASRec:epochs=3", "HydraRec"], "SASRec:epochs=3 has epochs=3 where HydraRec:causal has 1"),
+        (
+            ["HydraRec:causal:stopping_step=2", "SASRec", "BERT4Rec"],
+            "HydraRec:causal:stopping_step=2 has stopping_step=2",
+        ),
+        (
+            ["SASRec", "HydraRec", "BERT4Rec:train_time_budget=60"],
+            "BERT4Rec:train_time_budget=60 has train_time_budget=60",
+        ),
+    ],
+)
+def test_every_row_gets_the_same_budget(workdir, tmp_path, models, message):
+    with pytest.raises(ConfigError, match=f"same training budget.*{message}"):
+        compare(models, "ml-100k", seeds=1, output_dir=str(tmp_path / "never"), overrides=SMALL)
+    assert not (tmp_path / "never").exists()
+
+
 def test_references_default_to_sasrec_and_must_be_compared_rows():
     variants = expand_models(["HydraRec", "SASRec", "BERT4Rec"])
     assert resolve_references(None, variants) == [("SASRec", "causal", "")]
@@ -241,6 +261,8 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     rows = {row["model"]: row for row in read_rows(output / "comparison.csv")}
     sasrec, hydra = rows["SASRec"], rows["HydraRec"]
     assert (sasrec["mode"], sasrec["seed"], sasrec["status"]) == ("causal", "2020", "ok")
+    # epochs=1: the run ended at its cap, and says so; every item was ranked (RecBole's protocol)
+    assert (sasrec["stopped_by"], sasrec["ranking"]) == ("epoch cap", "all items")
     for column in METRIC_COLUMNS:
         assert 0 <= float(sasrec[column]) <= 1, column
     for column in COST_COLUMNS:
@@ -257,6 +279,9 @@ def test_compare_writes_rows_table_plot_isolates_a_crash_and_resumes(workdir, tm
     table = (output / "comparison.md").read_text()
     assert "| SASRec" in table and "Failed runs" in table and "mask_ratio" in table
     assert "test_ndcg@10" in table and "`epochs`: `1`" in table
+    assert "Training budget, the same for every row: at most 1 epochs, validation every epoch" in table
+    assert "Ranking: every item, the user's earlier items included" in table
+    assert "Runs that hit a cap before early stopping ended them" in table and "seed 2020: epoch cap" in table
     assert (output / "comparison.png").stat().st_size > 0
     assert sasrec["config_file"] == os.path.join("configs", "SASRec-causal-2020.yaml")  # the folder can move
     assert (output / sasrec["checkpoint"]).is_file() and not os.path.isabs(sasrec["checkpoint"])

@@ -510,3 +510,11 @@ def test_a_time_budget_stops_training_and_tests_the_best_model(syn, monkeypatch)
     assert not uncapped.budget_capped
     with pytest.raises(ConfigError, match="train_time_budget"):
         build_config("HydraRec", "syn", overrides=dict(settings, train_time_budget=0))
+
+
+def test_what_ended_a_run_is_named_and_early_stopping_wins_a_tie():
+    from recbole_hydra.runtime.training import stopped_by
+
+    assert stopped_by(early_stopped=True, budget_spent=True) == "early stopping"
+    assert stopped_by(early_stopped=False, budget_spent=True) == "time budget"
+    assert stopped_by(early_stopped=False, budget_spent=False) == "epoch cap"
