@@ -22,6 +22,7 @@ from recbole.model.loss import BPRLoss
 from torch import nn
 
 from recbole_hydra.model.config_checks import check_model_config
+from recbole_hydra.model.dropout import Dropout
 from recbole_hydra.model.layer import HydraLayer
 from recbole_hydra.model.losses import cross_entropy
 
@@ -51,7 +52,7 @@ class HydraRec(SequentialRecommender):
         self.item_embedding = nn.Embedding(n_embeddings, self.hidden_size, padding_idx=0)
         self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=hp["layer_norm_eps"])
-        self.dropout = nn.Dropout(hp["hidden_dropout_prob"])
+        self.dropout = Dropout(hp["hidden_dropout_prob"])
         self.layers = nn.ModuleList(
             HydraLayer(
                 self.hidden_size,

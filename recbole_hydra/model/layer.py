@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
 
+from recbole_hydra.model.dropout import Dropout
 from recbole_hydra.model.local import LocalMixing
 from recbole_hydra.model.mixers import build_mixer
 from recbole_hydra.model.mixers.common import gather_positions
@@ -47,12 +48,13 @@ class HydraLayer(nn.Module):
         )
         # Bidirectional only: a causal position already holds its own item (see local.py).
         self.local = LocalMixing(hidden_size, local_window) if local_window and not causal else None
-        self.attention_dropout = nn.Dropout(hidden_dropout)
+        self.attention_dropout = Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
         self.feed_forward = FeedForward(hidden_size, inner_size, hidden_dropout, hidden_act, eps)
         if hidden_act in FUSED_ACTIVATIONS:
             self.feed_forward.intermediate_act_fn = FUSED_ACTIVATIONS[hidden_act]
+        self.feed_forward.dropout = Dropout(hidden_dropout)  # same p, a cheaper mask on CPUs (dropout.py)
 
     def forward(self, x, mask, index=None):
         """x: (B, N, D), mask: (B, N) bool → (B, N, D); or (B, M, D) at positions `index` (B, M) only."""

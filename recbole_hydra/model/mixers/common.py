@@ -15,6 +15,8 @@ Shapes: B batch, N sequence length, D hidden size, H heads, d = D / H, M chosen 
 import torch
 from torch import nn
 
+from recbole_hydra.model.dropout import Dropout
+
 
 def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x: (B, N, D); index: (B, M) positions → (B, M, D)."""
@@ -63,7 +65,7 @@ class TokenMixer(nn.Module):
         self.hidden_size = hidden_size
         self.causal = causal
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)  # one matmul for q, k and v
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(hidden_size, hidden_size)  # W_o
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, index: torch.Tensor = None) -> torch.Tensor:
