@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
     "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
     "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
+    "profile": "recbole_hydra.cli.profile",  # where a training epoch's time goes, against a FLOP floor
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
 }
 

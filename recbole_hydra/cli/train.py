@@ -69,6 +69,10 @@ def run(argv):
         f"{result.train_seconds_per_epoch:.1f} s per training epoch, checkpoint {result.checkpoint}"
     )
     print(metrics_table(result.valid_result, result.test_result))
+    print(f"Ranking: {result.ranking}; training ended by {result.stopped_by}.")
+    if result.test_result_all_items:  # exclude_seen: the same model under RecBole's protocol too
+        print("Test with every item ranked (RecBole's protocol for sequential models):")
+        print(metrics_table({}, result.test_result_all_items))
     return 0
 
 

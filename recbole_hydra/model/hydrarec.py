@@ -109,6 +109,12 @@ class HydraRec(SequentialRecommender):
 
     # ----- encoder -----------------------------------------------------------------
 
+    def embed(self, item_seq):
+        """The layers' input: item + position embeddings, LayerNorm, dropout. (B, N) → (B, N, D)."""
+        positions = torch.arange(item_seq.size(1), device=item_seq.device)  # (N,)
+        x = self.item_embedding(item_seq) + self.position_embedding(positions)  # (B, N, D)
+        return self.dropout(self.LayerNorm(x))
+
     def encode(self, item_seq, index=None):
         """item_seq: (B, N) item ids, 0 = padding on the right. Returns (B, N, D).
 
@@ -118,9 +124,7 @@ class HydraRec(SequentialRecommender):
         other N − M positions would be thrown away. Earlier layers run everywhere (every position's
         key and value feed the last layer).
         """
-        positions = torch.arange(item_seq.size(1), device=item_seq.device)  # (N,)
-        x = self.item_embedding(item_seq) + self.position_embedding(positions)  # (B, N, D)
-        x = self.dropout(self.LayerNorm(x))
+        x = self.embed(item_seq)  # (B, N, D)
         mask = item_seq != 0  # (B, N)
         last = len(self.layers) - 1
         for depth, layer in enumerate(self.layers):

@@ -121,6 +121,11 @@ def prepare(config):
     return model, train_data, valid_data, test_data
 
 
+def make_trainer(config, model):
+    """RecBole's trainer for `model`, as RecBole's run_recbole builds it."""
+    return get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+
+
 class _BudgetSpent(Exception):
     """The run's training time reached `train_time_budget`: stop after this evaluated epoch."""
 
@@ -215,7 +220,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     model, train_data, valid_data, test_data = prepare(config)
     if init_model is not None:
         init_model(model, train_data._dataset)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer = make_trainer(config, model)
     if checkpoint_file:
         os.makedirs(os.path.dirname(os.path.abspath(checkpoint_file)), exist_ok=True)
         trainer.saved_model_file = checkpoint_file

@@ -1,0 +1,63 @@
+"""`profile`: one epoch broken into stages that account for it, FLOPs counted from the shapes, a table written."""
+
+import pytest
+
+from recbole_hydra.cli import main
+from recbole_hydra.experiments.epoch_profile import _stage_flops, profile_epoch
+from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.training import prepare
+
+from helpers import overrides, write_dataset
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("profile")
+    write_dataset(folder)
+    return folder
+
+
+@pytest.mark.parametrize("extra", [{}, {"bidirectional": True, "mask_ratio": 0.5}, {"attention": "softmax"}])
+def test_the_stages_and_the_floor_cover_one_epoch(folder, extra):
+    result = profile_epoch(build_config("HydraRec", "syn", overrides=overrides(folder, **extra)), batches=2)
+    rows = {row["stage"]: row for row in result["rows"]}
+    assert {"data (loader, collation)", "mixer", "loss over the items", "training epoch (measured)"} <= set(rows)
+    assert all(row["seconds"] >= 0 for row in rows.values()) and result["epoch_seconds"] > 0
+    # FLOPs only where matrix products are; the floor is their sum at the measured rate.
+    assert rows["embeddings"]["gflop"] == 0 and rows["mixer"]["gflop"] > 0 and rows["loss over the items"]["gflop"] > 0
+    assert result["floor"] == pytest.approx(sum(row.get("floor", 0) for row in result["rows"][:-2]))
+    assert 0 < result["real_floor"] <= result["floor"]
+
+
+def test_flops_follow_the_shapes(folder):
+    """Causal, one layer of D = 16, F = 32: the formulas evaluated by hand for one captured batch."""
+    config = build_config("HydraRec", "syn", overrides=overrides(folder))
+    model, train, _, _ = prepare(config)
+    batch = next(iter(train))
+    seq = batch["item_id_list"]
+    b, n = seq.shape
+    x = model.embed(seq)
+    targets = batch["Target_item_id_list"]
+    r = int((targets > 0).sum())
+    captured = {
+        ("layer", 0): [(x, seq != 0, None)],
+        "loss": (x.new_zeros(r, 16), targets[targets > 0], None),
+    }
+    flops = _stage_flops(model, captured)
+    p, d, f, i = b * n, 16, 32, model.n_items
+    assert flops["mixer"][0] == 3 * (2 * p * d * 3 * d + 2 * p * d * d)
+    assert flops["norms and feed-forward"][0] == 3 * 2 * 2 * p * d * f
+    assert flops["loss over the items"][0] == 3 * 2 * r * d * i
+    real = float((seq != 0).float().mean())
+    assert flops["mixer"][1] == pytest.approx(flops["mixer"][0] * real)
+
+
+def test_cli_writes_the_table(folder, tmp_path, capsys):
+    settings = [f"--{key}={value!r}" if isinstance(value, str) else f"--{key}={value}" for key, value in
+                overrides(folder).items()]  # fmt: skip
+    assert main(["profile", "--dataset", "syn", "--batches", "1", "--output", str(tmp_path), *settings]) == 0
+    text = (tmp_path / "profile.md").read_text()
+    assert (
+        "| loss over the items" in text and "FLOP floor" in text and "Command: `python run_hydrarec.py profile" in text
+    )
+    assert (tmp_path / "profile.csv").exists()
