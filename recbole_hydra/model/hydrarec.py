@@ -32,6 +32,18 @@ def target_sequence_field(config):
     return "Target_" + config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
 
 
+def trim_padding(item_seq, *aligned):
+    """item_seq (B, N) and tensors aligned with it, cut after the last column any row reaches.
+
+    Rows are right-padded and positions count from the left, so the outputs at real positions do
+    not change (padding is masked in every mixer), and batches of short histories stop paying for
+    N positions: with windows of sparse data most columns are padding.
+    """
+    reached = (item_seq != 0).any(dim=0).nonzero()  # (W, 1) columns holding an item
+    width = int(reached.max()) + 1 if len(reached) else 1
+    return [tensor[:, :width] for tensor in (item_seq, *aligned)]
+
+
 class HydraRec(SequentialRecommender):
     r"""HydraRec (arXiv 2501.01242): linear-time attention for sequential recommendation."""
 
@@ -147,6 +159,9 @@ class HydraRec(SequentialRecommender):
 
     def forward(self, item_seq, item_seq_len):
         """The representation that scores the next item: (B, N), (B,) → (B, D)."""
+        # Only the columns some history reaches (one more for the mask token): see trim_padding.
+        width = int(item_seq_len.max()) + int(self.bidirectional) if len(item_seq_len) else 1
+        item_seq = item_seq[:, : max(1, min(width, item_seq.size(1)))]
         if self.bidirectional:
             item_seq, target_index = self.append_mask_token(item_seq, item_seq_len)
         else:
@@ -206,8 +221,8 @@ class HydraRec(SequentialRecommender):
 
     def _window_loss(self, interaction):
         """Causal windows: the next-item loss at every position that has a target, in one pass."""
-        targets = interaction[self.TARGET_ITEM_SEQ]  # (B, N), 0 where no target
-        output = self.encode(interaction[self.ITEM_SEQ])  # (B, N, D): position t sees positions ≤ t
+        item_seq, targets = trim_padding(interaction[self.ITEM_SEQ], interaction[self.TARGET_ITEM_SEQ])
+        output = self.encode(item_seq)  # (B, N, D): position t sees positions ≤ t; targets (B, N), 0 where none
         real = targets > 0  # (B, N)
         output, targets = output[real], targets[real]  # (R, D), (R,)
         negatives = None
@@ -226,7 +241,7 @@ class HydraRec(SequentialRecommender):
         return cross_entropy(output, self._catalogue_embeddings(), pos_items, bias, self.loss_max_logits)
 
     def _cloze_loss(self, interaction):
-        masked_seq = interaction[self.MASK_ITEM_SEQ]  # (B, N)
+        (masked_seq,) = trim_padding(interaction[self.MASK_ITEM_SEQ])  # (B, N); masks stand at real positions
         masked_index = interaction[self.MASK_INDEX]  # (B, M), left-padded with 0
         pos_items = interaction[self.POS_ITEMS]  # (B, M), 0 where no mask
         masked_output = self.encode(masked_seq, masked_index)  # (B, M, D)

@@ -99,3 +99,36 @@ def test_fused_activation_is_recboles_function(act):
     x = torch.randn(4, 100, dtype=torch.float64) * 4
     recboles = layer.feed_forward.get_hidden_act(act)
     torch.testing.assert_close(layer.feed_forward.intermediate_act_fn(x), recboles(x))
+
+
+@pytest.mark.parametrize("attention", ["hydra", "softmax", "linrec", "elu"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
+def test_trailing_padding_changes_no_output(attention, bidirectional):
+    """A batch cut after its last item (trim_padding) gives the real positions the same outputs, so
+    the losses and scores skip the padding columns without changing a number."""
+    from recbole_hydra.model.hydrarec import trim_padding
+    from recbole_hydra.model.layer import HydraLayer
+
+    torch.manual_seed(0)
+    layers = torch.nn.ModuleList(
+        HydraLayer(16, 32, causal=not bidirectional, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu",
+                   eps=1e-12, attention=attention, n_heads=2, local_window=2 if bidirectional else 0)
+        for _ in range(2)
+    ).eval()  # fmt: skip
+    for layer in layers:
+        if layer.local is not None:
+            torch.nn.init.normal_(layer.local.conv.weight)  # zero at start: make the local term count
+    seq = torch.tensor([[3, 1, 4, 1, 5, 0, 0, 0, 0, 0], [2, 7, 0, 0, 0, 0, 0, 0, 0, 0]])  # N = 10, reaches 5
+    (trimmed,) = trim_padding(seq)
+    assert trimmed.shape == (2, 5)
+
+    base = torch.randn(10, 16)  # a per-position input, as the position embeddings give
+
+    def encode(items):
+        x = base[: items.size(1)] + items.unsqueeze(-1).float()
+        for layer in layers:
+            x = layer(x, items != 0)
+        return x
+
+    real = seq[:, :5] != 0
+    torch.testing.assert_close(encode(seq)[:, :5][real], encode(trimmed)[real])
