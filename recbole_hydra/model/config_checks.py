@@ -59,6 +59,10 @@ def check_model_config(config):
         # Absent from configs saved before these keys existed: those trained per prefix, unchunked.
         "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
         "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),
+        # Absent from configs saved before the key existed: those batched windows by count.
+        "train_batch_events": 0
+        if config["train_batch_events"] is None
+        else non_negative_int(config, "train_batch_events"),
     }
     if hp["attention"] != HydraAttention.name and hp["hidden_size"] % hp["n_heads"]:
         raise ConfigError(

@@ -1,6 +1,6 @@
 """Every change recbole-hydra makes to RecBole 1.2.x at run time, in one file. Touch it when RecBole changes.
 
-`install()` (run once by `import recbole_hydra`) does five things, and undoes a sixth (5.):
+`install()` (run once by `import recbole_hydra`) does six things, and undoes a seventh (5.):
 
 1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
    We publish our model module under the sequential name, so every RecBole entry point
@@ -26,6 +26,8 @@
 6. Seen items. With our key `exclude_seen: True`, a sequential dataset's rows keep their target
    event and the full-ranking loader masks every item the user had before it (seen_items.py);
    without the key RecBole's code runs unchanged.
+7. Batches by events. With HydraRec's `train_batch_events` (sequence scheme), RecBole's
+   `get_dataloader` hands out our training loader (window_batches.py) instead of its own.
 """
 
 import functools
@@ -239,6 +241,25 @@ def _patch_seen_items():
     FullSortEvalDataLoader.collate_fn = collate_fn
 
 
+# ----- 7. batches by events -------------------------------------------------------------
+
+
+def _patch_training_loader():
+    import recbole.data.utils as data_utils
+
+    from recbole_hydra.runtime.window_batches import WindowBatchLoader, uses_window_batches
+
+    original_get_dataloader = data_utils.get_dataloader
+
+    @functools.wraps(original_get_dataloader)
+    def get_dataloader(config, phase):
+        if phase == "train" and config["model"] in PLUGIN_MODELS and uses_window_batches(config):
+            return WindowBatchLoader
+        return original_get_dataloader(config, phase)
+
+    data_utils.get_dataloader = get_dataloader
+
+
 _installed = False
 
 
@@ -254,5 +275,6 @@ def install():
     _patch_checkpoint_loading()
     _patch_checkpoint_saving()
     _patch_seen_items()
+    _patch_training_loader()
     register_legacy_modules()
     _installed = True

@@ -204,11 +204,14 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
     assert not os.path.exists(last) and not os.path.exists(history_path(last))
 
 
-@pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
-def test_a_resumed_run_replays_the_uninterrupted_run_exactly(syn, monkeypatch, bidirectional):
-    """Dropout, batch order and (bidirectional) masking continue where the interrupted run left them."""
+@pytest.mark.parametrize(
+    "bidirectional, events", [(False, 0), (True, 0), (False, 60)], ids=["causal", "bidirectional", "batches-by-events"]
+)
+def test_a_resumed_run_replays_the_uninterrupted_run_exactly(syn, monkeypatch, bidirectional, events):
+    """Dropout, batch order (also planned by events) and (bidirectional) masking continue where the
+    interrupted run left them."""
     _, settings, _ = syn
-    settings = dict(settings, epochs=4, stopping_step=10, bidirectional=bidirectional)
+    settings = dict(settings, epochs=4, stopping_step=10, bidirectional=bidirectional, train_batch_events=events)
     original_train_epoch = Trainer._train_epoch
     losses, interrupt = [], [False]
 
