@@ -15,7 +15,9 @@ decides which events they are, on the same rows), but trains on windows:
   RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
   batches, only its last item (next-item prediction, as at test time). Each window appears
   round(1 / mask_ratio) times per epoch (or `cloze_copies`), each copy masked afresh (BERT4Rec's
-  "dupe factor"), so that every training event is a target about once per epoch, as in causal mode.
+  "dupe factor"), so that the batches that mask anywhere mask each event about once between them;
+  the `ft_ratio` share of batches masks only last items, so with the defaults an event is a target
+  about 0.5 times an epoch (47,039 targets for 98,114 events, measured on ml-100k).
   Every copy but the first is read as RecBole's prefix row of a random event of the window (the up
   to N events ending there, reaching back into the user's earlier window), drawn again each epoch,
   so that over the epochs the mask-at-the-end batches predict the next item of every event from
