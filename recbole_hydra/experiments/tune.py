@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from recbole_hydra.experiments.budget import BUDGET_KEYS
 from recbole_hydra.experiments.cluster import check_resources, connect
 from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
 from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
@@ -115,6 +116,12 @@ def _search_settings(common, row, max_epochs):
     for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
         if key in common:
             raise ConfigError(f"--{key} is set by tune {option}; drop --{key}={common[key]}")
+    own_budget = [key for key in BUDGET_KEYS if key in row.settings]
+    if own_budget:  # every search gets the same budget: trials, epochs, patience, seconds
+        raise ConfigError(
+            f"--models {row.spec} sets {', '.join(own_budget)}, part of the training budget every search "
+            "shares; set it once for all (--max-epochs, --stopping_step=P, --train_time_budget=S)"
+        )
     settings = {**common, **row.settings, "epochs": max_epochs, "eval_step": 1}
     if row.model in PLUGIN_MODELS:  # written out: a search made under another default scheme differs
         settings["train_scheme"] = row.train_scheme(common)

@@ -69,6 +69,9 @@ def test_cli_rejects_bad_budgets(workdir, capsys):
     assert main(["tune", "--num-cpus", "0"]) == 2
     assert main(["tune", "--models", "HydraRec", "--bidirectional=True"]) == 2
     assert "--num-cpus" in capsys.readouterr().err
+    # A row with its own patience or time would be searched under another budget than the others.
+    assert main(["tune", "--models", "HydraRec:causal:stopping_step=2", "SASRec"]) == 2
+    assert "HydraRec:causal:stopping_step=2 sets stopping_step, part of the training budget" in capsys.readouterr().err
     assert not ray.is_initialized()
 
 
