@@ -20,6 +20,7 @@ HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's F
 LOSS_TYPES = ("CE", "BPR")
 TRAIN_SCHEMES = ("sequence", "prefix")  # runtime/train_scheme.py builds the rows of each
 ATTENTIONS = tuple(MIXERS)  # hydra, softmax, linrec, elu
+POSITIONS = ("absolute", "capped", "none")  # HydraRec.with_positions reads each
 
 
 def check_model_config(config):
@@ -63,6 +64,8 @@ def check_model_config(config):
         "train_batch_events": 0
         if config["train_batch_events"] is None
         else non_negative_int(config, "train_batch_events"),
+        # Absent from configs saved before the key existed: those had absolute positions.
+        "positions": "absolute" if config["positions"] is None else one_of(config, "positions", POSITIONS),
     }
     if hp["attention"] != HydraAttention.name and hp["hidden_size"] % hp["n_heads"]:
         raise ConfigError(

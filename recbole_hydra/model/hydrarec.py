@@ -62,7 +62,10 @@ class HydraRec(SequentialRecommender):
         self.mask_token = self.n_items
         n_embeddings = self.n_items + 1 if self.bidirectional else self.n_items
         self.item_embedding = nn.Embedding(n_embeddings, self.hidden_size, padding_idx=0)
-        self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
+        # 'none' has no table, so its checkpoints hold none; 'capped' has the same table as 'absolute'.
+        self.positions = hp["positions"]
+        if self.positions != "none":
+            self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=hp["layer_norm_eps"])
         self.dropout = Dropout(hp["hidden_dropout_prob"])
         self.layers = nn.ModuleList(
@@ -124,7 +127,7 @@ class HydraRec(SequentialRecommender):
     def embed(self, item_seq):
         """The layers' input: item + position embeddings, LayerNorm, dropout. (B, N) → (B, N, D)."""
         positions = torch.arange(item_seq.size(1), device=item_seq.device)  # (N,)
-        x = self.item_embedding(item_seq) + self.position_embedding(positions)  # (B, N, D)
+        x = self.with_positions(self.item_embedding(item_seq), positions)  # (B, N, D)
         return self.dropout(self.LayerNorm(x))
 
     def encode(self, item_seq, index=None):
@@ -144,6 +147,24 @@ class HydraRec(SequentialRecommender):
         if self.bidirectional:
             x = self.output_head(x)
         return x
+
+    def with_positions(self, x, positions):
+        """x (..., D) plus the embedding of each event's position (...,), as `positions` says.
+
+        'capped' reads position min(t, N - 1), so sequences longer than N (a stream past N) have
+        one; within N it is 'absolute' exactly. 'none' adds nothing.
+        """
+        if self.positions == "none":
+            return x
+        if self.positions == "capped":
+            positions = positions.clamp(max=self.max_seq_length - 1)
+        return x + self.position_embedding(positions)
+
+    @property
+    def lifelong(self):
+        """Whether the causal state may go on past N events: positions 'capped' or 'none' (O(1) per
+        event at any length); 'absolute' positions shift once a history passes N."""
+        return self.positions != "absolute"
 
     def append_mask_token(self, item_seq, item_seq_len):
         """Put the mask token right after each history: (B, N) → (B, N) and its index (B,).
@@ -190,7 +211,7 @@ class HydraRec(SequentialRecommender):
         """
         if self.bidirectional:
             raise ValueError("step needs a causal HydraRec: a bidirectional model sees later items")
-        x = self.dropout(self.LayerNorm(self.item_embedding(items) + self.position_embedding(positions)))  # (B, D)
+        x = self.dropout(self.LayerNorm(self.with_positions(self.item_embedding(items), positions)))  # (B, D)
         new_states = []
         for layer, state in zip(self.layers, states):
             x, state = layer.step(x, state)

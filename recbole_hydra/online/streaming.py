@@ -17,7 +17,9 @@ matrix per head; see model/mixers/); softmax attention has no recurrent form and
 Past N, RecBole keeps only the last N items, at positions 0..N-1: every new item shifts every
 position, so no running sum can continue. To stay exact we keep each user's last N item ids
 and re-encode that window with the model's own `forward` at every update (O(N·L·D²): still
-linear, and what RecBole would score). S is then no longer used.
+linear, and what RecBole would score). S is then no longer used. A lifelong model (`positions:
+capped` or `none`, `HydraRec.lifelong`) has no such shift: its state goes on past N with the
+same O(1) step, and covers the whole history, not RecBole's last N.
 
 Shapes: U users held, L layers, D hidden size, N = MAX_ITEM_LIST_LENGTH, I item ids (0 = padding);
 (...) a layer's state shape: (D,) for hydra, (H, D / H, D / H + 1) for linrec and elu.
@@ -166,7 +168,8 @@ class StreamingRecommender:
         return int(self._length[self._row_of(user, create=False)])
 
     def history(self, user):
-        """The item tokens the model sees for `user`: the last min(length, N), oldest first."""
+        """The last min(length, N) item tokens of `user`, oldest first: the window the model sees
+        (a lifelong model's state covers the whole history)."""
         row = self._row_of(user, create=False)
         kept = min(int(self._length[row]), self.max_length)
         ids = self._window[row, :kept].tolist()
@@ -214,6 +217,9 @@ class StreamingRecommender:
     @torch.no_grad()
     def _step(self, rows, items):
         """One new item for each of distinct `rows` (B,), item ids `items` (B,)."""
+        if self.model.lifelong:  # the state goes on past N: always the O(1) path
+            self._advance(rows, items)
+            return
         short = self._length[rows] < self.max_length  # (B,) still within the window: O(1) path
         if short.all():
             self._advance(rows, items)
@@ -228,7 +234,11 @@ class StreamingRecommender:
         h, states = self.model.step(items, t, list(self._S[rows].unbind(1)))  # (B, D), L × (B, ...)
         self._S[rows] = torch.stack(states, dim=1)
         self._h[rows] = h
-        self._window[rows, t] = items
+        within = t < self.max_length  # (B,) past N only a lifelong model advances; its window slides
+        self._window[rows[within], t[within]] = items[within]
+        if not within.all():
+            past = rows[~within]
+            self._window[past] = torch.cat([self._window[past, 1:], items[~within].unsqueeze(1)], dim=1)
         self._length[rows] = t + 1
 
     def _slide(self, rows, items):
@@ -238,6 +248,42 @@ class StreamingRecommender:
         self._length[rows] += 1
         full = torch.full((rows.size(0),), self.max_length, dtype=torch.long, device=self.device)
         self._h[rows] = self.model.forward(window, full)  # (B, D)
+
+    @torch.no_grad()
+    def replay(self, users, histories):
+        """Set each user's state to that of streaming `histories[j]` (item tokens, oldest first) from
+        empty, replacing any state they had; batched over users, one position at a time.
+
+        What a service does with a user's event log after a restart or for a new model. Past N a
+        windowed model replays only the last N items, which is all RecBole encodes (and what
+        `update` would reach); a lifelong model replays them all. Every item is checked first.
+        """
+        self._check_eval()
+        users, histories = list(users), [list(history) for history in histories]
+        if len(users) != len(histories):
+            raise ValueError(f"users and histories must have the same length, got {len(users)} and {len(histories)}")
+        ids = [[self._item_id(item) for item in history] for history in histories]
+        rows = [self._row_of(user, create=True) for user in users]
+        if len(set(rows)) != len(rows):
+            raise ValueError("replay needs distinct users")
+        lengths = torch.tensor([len(history) for history in ids], dtype=torch.long)
+        kept = ids if self.model.lifelong else [history[-self.max_length :] for history in ids]
+        width = max((len(history) for history in kept), default=0)
+        padded = torch.zeros(len(rows), width, dtype=torch.long)  # (U, T) items to step through
+        for j, history in enumerate(kept):
+            padded[j, : len(history)] = torch.tensor(history, dtype=torch.long)
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        self._S[index] = torch.stack(self.model.initial_state(len(rows)), dim=1).to(self._S)
+        self._h[index] = 0
+        self._length[index] = 0
+        self._window[index] = 0
+        counts = torch.tensor([len(history) for history in kept], dtype=torch.long)
+        for position in range(width):
+            active = (counts > position).nonzero().squeeze(1)
+            self._advance(index[active.to(self.device)], padded[active, position].to(self.device))
+        self._length[index] = lengths.to(self.device)  # a windowed model past N: the window, and the count
+        for row, history in zip(rows, ids):
+            self._seen[row] = SeenItems(history)
 
     # ----- recommendations -----------------------------------------------------------
 
@@ -379,6 +425,11 @@ class StreamingRecommender:
         """
         self._check_eval()
         lengths = self._length.clone()
+        if self.model.lifelong and bool((lengths > self.max_length).any()):
+            raise ValueError(
+                f"a lifelong model's state past N={self.max_length} events covers the whole history, which the "
+                "saved windows do not hold: replay each user's full history instead (replay(users, histories))"
+            )
         self._S.zero_()
         self._length.zero_()
         window = self._window.clone()

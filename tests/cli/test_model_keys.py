@@ -37,6 +37,7 @@ INVALID = {
     "loss_max_logits": "0",
     "attention": "linear",
     "n_heads": "0",
+    "positions": "relative",
 }
 
 
