@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
     "profile": "recbole_hydra.cli.profile",  # where a training epoch's time goes, against a FLOP floor
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
+    "serve": "recbole_hydra.cli.serve",  # HTTP service: events in, recommendations out, states in a durable store
 }
 
 
