@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "profile": "recbole_hydra.cli.profile",  # where a training epoch's time goes, against a FLOP floor
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
     "serve": "recbole_hydra.cli.serve",  # HTTP service: events in, recommendations out, states in a durable store
+    "serve-bench": "recbole_hydra.cli.serve_bench",  # load test of serve: streamed states vs a recompute baseline
 }
 
 

@@ -51,7 +51,7 @@ def build_model(state, data_path=None):
 
 def save_untrained_checkpoint(config, path):
     """Write a RecBole checkpoint of a freshly initialised model for `config` (seeded): the shapes and
-    cost of a trained one, no training. Returns the model's item count (padding included)."""
+    cost of a trained one, no training."""
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     model = get_model(config["model"])(config, dataset)
@@ -63,4 +63,9 @@ def save_untrained_checkpoint(config, path):
     }
     with replaced_atomically(path) as temporary:
         torch.save(content, temporary)
-    return model.n_items
+
+
+def item_tokens(config):
+    """The item tokens of `config`'s dataset, padding left out."""
+    dataset = create_dataset(config)
+    return [str(token) for token in dataset.field2id_token[dataset.iid_field][1:]]
