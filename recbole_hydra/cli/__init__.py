@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
     "serve": "recbole_hydra.cli.serve",  # HTTP service: events in, recommendations out, states in a durable store
     "serve-bench": "recbole_hydra.cli.serve_bench",  # load test of serve: streamed states vs a recompute baseline
+    "lifelong-eval": "recbole_hydra.cli.lifelong_eval",  # test accuracy of windowed vs whole-history states
 }
 
 

@@ -65,8 +65,14 @@ def run(argv):
         f"MAX_ITEM_LIST_LENGTH={model.max_seq_length}, items={model.n_items - 1}",
         f"device: {stream.device.type} ({stream_bench.device_name(stream.device)}), torch {torch.__version__}, "
         f"{args.threads} thread(s); medians over {args.users} users; recommend_many batch {args.users}, k={args.k}",
-        f"histories longer than MAX_ITEM_LIST_LENGTH={model.max_seq_length} are recomputed over their last "
-        f"{model.max_seq_length} items (RecBole's truncation), by update as well as by the full recompute",
+        f"positions: {model.positions}; "
+        + (
+            f"lifelong: update steps on past MAX_ITEM_LIST_LENGTH={model.max_seq_length} and the recompute encodes "
+            "the whole history"
+            if model.lifelong
+            else f"histories longer than MAX_ITEM_LIST_LENGTH={model.max_seq_length} are recomputed over their last "
+            f"{model.max_seq_length} items (RecBole's truncation), by update as well as by the full recompute"
+        ),
         "command: " + " ".join(["python run_hydrarec.py stream"] + list(argv)),
     ]
     table = stream_bench.write_report(rows, notes, args.output)

@@ -3,9 +3,10 @@
 For each history length n it builds users with n-1 streamed items, then times
   update        StreamingRecommender.update(user, item) of the n-th item: the recurrent step
                 (O(L·D²)), or, when n > N = MAX_ITEM_LIST_LENGTH, the window re-encode that
-                RecBole's truncation requires;
+                RecBole's truncation requires (a lifelong model steps on in O(1));
   recompute     model.forward on the user's whole history of n items, unpadded: the last
                 min(n, N) items (the `recompute_window` column), as full_sort_predict encodes it;
+                for a lifelong model (`positions: capped` or `none`) all n, which its state covers;
   recommend     recommend_many over all those users at once (users per second);
 and checks that both give the same scores (`max_abs_diff`). Medians over --users samples.
 """
@@ -86,7 +87,10 @@ def measure(stream, length, n_users, k, generator):
     last = [str(id2token[i]) for i in random_items[length - 1].tolist()]
     update_s = median_seconds([lambda u=u, item=item: stream.update(u, item) for u, item in zip(users, last)], sync)
 
-    windows = [torch.tensor([[token2id[t] for t in stream.history(u)]], device=stream.device) for u in users]  # (1, w)
+    if model.lifelong:  # its state covers the whole history: recompute all of it (positions capped at N - 1)
+        windows = [random_items[:, j].unsqueeze(0).to(stream.device) for j in range(n_users)]  # (1, n)
+    else:
+        windows = [torch.tensor([[token2id[t] for t in stream.history(u)]], device=stream.device) for u in users]
 
     def recompute(window):
         with torch.no_grad():

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-COMMANDS = ["bench", "claims", "compare", "convert", "stream", "train", "tune"]
+COMMANDS = ["bench", "claims", "compare", "convert", "lifelong_eval", "serve", "serve_bench", "stream", "train", "tune"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
