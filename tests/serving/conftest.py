@@ -8,10 +8,8 @@ from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.inference import save_untrained_checkpoint
 
 from helpers import overrides, write_dataset
-from service_helpers import Server
+from service_helpers import ITEMS, N, Server
 
-N = 8  # MAX_ITEM_LIST_LENGTH of the served models
-ITEMS = 30
 CHECKPOINTS = {  # name → (model, settings)
     "causal": ("HydraRec", {}),
     "causal-retrained": ("HydraRec", {"seed": 7}),  # same shapes, other weights: the hot-swap target

@@ -10,6 +10,9 @@ import httpx
 
 from helpers import REPO
 
+N = 8  # MAX_ITEM_LIST_LENGTH of the served test models (conftest.py)
+ITEMS = 30  # items of their synthetic dataset
+
 
 def free_port():
     with socket.socket() as s:
