@@ -87,6 +87,10 @@ def run(argv):
     if args.replicas is not None:
         if not is_redis_url(args.store):
             raise ConfigError("--replicas: replicas share their users' logs through Redis; give --store redis://...")
+        if args.admin_token is not None:
+            raise ConfigError(
+                "--admin-token: Ray Serve replicas have no admin routes; deploy the new checkpoint instead"
+            )
         from recbole_hydra.serving import ray_serve
 
         return ray_serve.run(
@@ -97,7 +101,6 @@ def run(argv):
             args.host,
             args.port,
             durability=args.durability,
-            admin_token=token,
             data_path=args.data_path,
             recompute=args.recompute,
             threads=args.threads,

@@ -64,8 +64,11 @@ async def _json(request):
         raise payloads.bad(f"body: not JSON ({problem})") from None
 
 
-def create_app(engine, admin_token=None):
-    """The FastAPI app over `engine`; admin routes need `admin_token` (None: they are off)."""
+TOKEN_HINT = "start the server with --admin-token or HYDRAREC_ADMIN_TOKEN"
+
+
+def create_app(engine, admin_token=None, admin_off=TOKEN_HINT):
+    """The FastAPI app over `engine`; admin routes need `admin_token` (None: they are off, and say `admin_off`)."""
     app = FastAPI(
         title="HydraRec",
         description="Sequential recommendations from per-user recurrent states (recbole-hydra). See docs/serving.md.",
@@ -135,7 +138,7 @@ def create_app(engine, admin_token=None):
         """Serve another checkpoint: rebuilt from the event logs in the background, then switched between two
         requests. Needs `Authorization: Bearer <admin token>`."""
         if admin_token is None:
-            raise RequestError(403, "admin routes are off: start the server with --admin-token or HYDRAREC_ADMIN_TOKEN")
+            raise RequestError(403, f"admin routes are off: {admin_off}")
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {admin_token}".encode()):
             raise RequestError(401, "authorization: expected 'Bearer <admin token>'")

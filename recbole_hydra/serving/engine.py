@@ -192,7 +192,7 @@ class Engine:
         for job in jobs:
             payload, k, exclude_seen = job.payload
             users = list(dict.fromkeys(getattr(entry, "user", entry) for entry in payload))
-            held = [user for user in users if user in states]
+            held = [user for user in users if user in states and states.length(user)]  # none: cold start
             found = dict(zip(held, states.recommend_many(held, k, exclude_seen) if held else []))
             replies[id(job)] = [
                 Reply(user, found[user].items, found[user].scores, None)

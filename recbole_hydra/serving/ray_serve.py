@@ -76,7 +76,7 @@ class Replica(ASGIAppReplicaWrapper):
             settings["data_path"],
             settings["recompute"],
         )
-        app = create_app(engine, admin_token=None)
+        app = create_app(engine, admin_token=None, admin_off="Ray Serve replicas change models by a new deployment")
         app.router.on_shutdown.append(engine.close)
         ASGIAppReplicaWrapper.__init__(self, app)
 
@@ -89,6 +89,8 @@ def deploy(checkpoint, store, replicas, host="127.0.0.1", port=8000, cpus_per_re
     """
     settings = dict({"durability": "full", "data_path": None, "recompute": False, "threads": 1}, **settings)
     settings.update(checkpoint=checkpoint, store=store)
+    # One HTTP proxy, on the head node. serve.run then warns that its own options (a proxy on every
+    # node) are ignored, which is what we want.
     serve.start(detached=False, http_options={"host": host, "port": port})
     deployment = Replica.options(num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica})
     serve.run(deployment.bind(settings), host=host, port=port, name=APP_NAME, route_prefix="/")
