@@ -2,7 +2,7 @@
 against the lifelong one (the whole history; `run_hydrarec.py lifelong-eval`).
 
 RecBole's evaluation always truncates a history to its last N = MAX_ITEM_LIST_LENGTH events, so it cannot
-tell what a lifelong state (`positions: capped` or `none`) is worth past N. This replays each test
+tell what a lifelong state (`positions: capped` or `off`) is worth past N. This replays each test
 user's history through StreamingRecommender and ranks the test event, under RecBole's protocol for
 sequential models (leave-one-out in time order: a user's last event is the test target when they have
 at least 3; full ranking over every item, seen ones included):

@@ -6,7 +6,7 @@ For each history length n it builds users with n-1 streamed items, then times
                 RecBole's truncation requires (a lifelong model steps on in O(1));
   recompute     model.forward on the user's whole history of n items, unpadded: the last
                 min(n, N) items (the `recompute_window` column), as full_sort_predict encodes it;
-                for a lifelong model (`positions: capped` or `none`) all n, which its state covers;
+                for a lifelong model (`positions: capped` or `off`) all n, which its state covers;
   recommend     recommend_many over all those users at once (users per second);
 and checks that both give the same scores (`max_abs_diff`). Medians over --users samples.
 """

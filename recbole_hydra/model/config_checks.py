@@ -20,7 +20,8 @@ HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's F
 LOSS_TYPES = ("CE", "BPR")
 TRAIN_SCHEMES = ("sequence", "prefix")  # runtime/train_scheme.py builds the rows of each
 ATTENTIONS = tuple(MIXERS)  # hydra, softmax, linrec, elu
-POSITIONS = ("absolute", "capped", "none")  # HydraRec.with_positions reads each
+POSITIONS = ("absolute", "capped", "off")  # HydraRec.with_positions reads each; not "none", which the
+# command line reads as None
 
 
 def check_model_config(config):

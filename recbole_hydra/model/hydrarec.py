@@ -62,9 +62,9 @@ class HydraRec(SequentialRecommender):
         self.mask_token = self.n_items
         n_embeddings = self.n_items + 1 if self.bidirectional else self.n_items
         self.item_embedding = nn.Embedding(n_embeddings, self.hidden_size, padding_idx=0)
-        # 'none' has no table, so its checkpoints hold none; 'capped' has the same table as 'absolute'.
+        # 'off' has no table, so its checkpoints hold none; 'capped' has the same table as 'absolute'.
         self.positions = hp["positions"]
-        if self.positions != "none":
+        if self.positions != "off":
             self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=hp["layer_norm_eps"])
         self.dropout = Dropout(hp["hidden_dropout_prob"])
@@ -152,9 +152,9 @@ class HydraRec(SequentialRecommender):
         """x (..., D) plus the embedding of each event's position (...,), as `positions` says.
 
         'capped' reads position min(t, N - 1), so sequences longer than N (a stream past N) have
-        one; within N it is 'absolute' exactly. 'none' adds nothing.
+        one; within N it is 'absolute' exactly. 'off' adds nothing.
         """
-        if self.positions == "none":
+        if self.positions == "off":
             return x
         if self.positions == "capped":
             positions = positions.clamp(max=self.max_seq_length - 1)
@@ -162,7 +162,7 @@ class HydraRec(SequentialRecommender):
 
     @property
     def lifelong(self):
-        """Whether the causal state may go on past N events: positions 'capped' or 'none' (O(1) per
+        """Whether the causal state may go on past N events: positions 'capped' or 'off' (O(1) per
         event at any length); 'absolute' positions shift once a history passes N."""
         return self.positions != "absolute"
 

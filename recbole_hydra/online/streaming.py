@@ -18,7 +18,7 @@ Past N, RecBole keeps only the last N items, at positions 0..N-1: every new item
 position, so no running sum can continue. To stay exact we keep each user's last N item ids
 and re-encode that window with the model's own `forward` at every update (O(N·L·D²): still
 linear, and what RecBole would score). S is then no longer used. A lifelong model (`positions:
-capped` or `none`, `HydraRec.lifelong`) has no such shift: its state goes on past N with the
+capped` or `off`, `HydraRec.lifelong`) has no such shift: its state goes on past N with the
 same O(1) step, and covers the whole history, not RecBole's last N.
 
 Shapes: U users held, L layers, D hidden size, N = MAX_ITEM_LIST_LENGTH, I item ids (0 = padding);

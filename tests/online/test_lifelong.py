@@ -1,4 +1,4 @@
-"""Lifelong histories (`positions: capped` or `none`): the causal state goes on past N = MAX_ITEM_LIST_LENGTH
+"""Lifelong histories (`positions: capped` or `off`): the causal state goes on past N = MAX_ITEM_LIST_LENGTH
 with the O(1) step, and equals the model's own encoding of the whole history; the default
 (`absolute`) is unchanged. Also StreamingRecommender.replay, which services use to rebuild states."""
 
@@ -34,7 +34,7 @@ def tokens(dataset, ids):
     return [str(dataset.id2token(dataset.iid_field, i)) for i in ids]
 
 
-@pytest.mark.parametrize("positions", ["capped", "none"])
+@pytest.mark.parametrize("positions", ["capped", "off"])
 @pytest.mark.parametrize("attention", ["hydra", "linrec"])
 def test_step_past_n_equals_encoding_the_whole_history(data_folder, positions, attention):
     model, _ = tiny_model(data_folder, positions, attention)
@@ -61,8 +61,8 @@ def test_capped_equals_absolute_within_n(data_folder):
     assert not absolute.lifelong and "position_embedding.weight" in absolute.state_dict()
 
 
-def test_none_has_no_position_table(data_folder):
-    model, _ = tiny_model(data_folder, "none")
+def test_off_has_no_position_table(data_folder):
+    model, _ = tiny_model(data_folder, "off")
     assert not any(name.startswith("position_embedding") for name in model.state_dict())
 
 
