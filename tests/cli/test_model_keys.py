@@ -34,6 +34,7 @@ INVALID = {
     "local_window": "-1",
     "hydra_mean": "sometimes",
     "train_batch_size": "-128",
+    "train_batch_events": "-1",
     "loss_max_logits": "0",
     "attention": "linear",
     "n_heads": "0",
