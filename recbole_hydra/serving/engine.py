@@ -187,16 +187,30 @@ class Engine:
             done += count
 
     def _replies(self, states, served, jobs):
-        """{id(job): [Reply per distinct user of the job]} for jobs (users, k, exclude_seen) or events jobs."""
-        replies = {}
+        """{id(job): [Reply per distinct user of the job]} for jobs (users, k, exclude_seen) or events jobs.
+
+        One recommend_many per exclude_seen value for all jobs together, at their largest k, then cut
+        to each job's k: one matrix product (and for the recompute baseline one padded re-encode).
+        """
+        asked, wanted = [], {}  # (job, users, k, exclude_seen); exclude_seen → {user: largest k}
         for job in jobs:
             payload, k, exclude_seen = job.payload
             users = list(dict.fromkeys(getattr(entry, "user", entry) for entry in payload))
-            held = [user for user in users if user in states and states.length(user)]  # none: cold start
-            found = dict(zip(held, states.recommend_many(held, k, exclude_seen) if held else []))
+            asked.append((job, users, k, exclude_seen))
+            for user in users:
+                if user in states and states.length(user):  # none: cold start
+                    ks = wanted.setdefault(exclude_seen, {})
+                    ks[user] = max(ks.get(user, 0), k)
+        found = {}
+        for exclude_seen, ks in wanted.items():
+            users = list(ks)
+            for user, found_for in zip(users, states.recommend_many(users, max(ks.values()), exclude_seen)):
+                found[exclude_seen, user] = found_for
+        replies = {}
+        for job, users, k, exclude_seen in asked:
             replies[id(job)] = [
-                Reply(user, found[user].items, found[user].scores, None)
-                if user in found
+                Reply(user, found[exclude_seen, user].items[:k], found[exclude_seen, user].scores[:k], None)
+                if (exclude_seen, user) in found
                 else Reply(user, *served.cold_start(k), models.COLD_START)
                 for user in users
             ]
