@@ -37,7 +37,7 @@ from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tune
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
-from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
 
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
@@ -130,12 +130,8 @@ def with_tuned(rows, tuned):
 
 
 def run_settings(row, common, seed):
-    """The exact settings of one run: shared < the row's own < the seed; HydraRec's training scheme
-    written out, so that a folder made under another default scheme is never mistaken for this one."""
-    settings = {**common, **row.settings, "seed": seed}
-    if row.model in PLUGIN_MODELS:
-        settings["train_scheme"] = row.train_scheme(common)
-    return settings
+    """The exact settings of one run: the row's (Row.run_settings) and its seed."""
+    return {**row.run_settings(common), "seed": seed}
 
 
 def common_settings(config_files, overrides, output_dir):
@@ -308,12 +304,11 @@ def upsert(rows, row, order=()):
 
 def _identity(entry):
     """The columns that say which run a row is."""
-    scheme = entry.settings.get("train_scheme", "prefix")
     return {
         "model": entry.model,
         "mode": entry.mode,
         "variant": entry.variant,
-        "train_scheme": scheme,
+        "train_scheme": scheme_for(entry.model, entry.settings),
         "seed": entry.seed,
     }
 

@@ -7,10 +7,9 @@ add its own settings (`HydraRec:causal:train_scheme=prefix`), so one table can h
 
 from typing import NamedTuple
 
-from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.config import parse_value
-from recbole_hydra.runtime.defaults import model_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS, sequential_model_class
+from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
@@ -57,10 +56,15 @@ class Row(NamedTuple):
 
     def train_scheme(self, common):
         """The training scheme this row runs with, given the shared settings (RecBole's models: 'prefix')."""
-        if self.model not in PLUGIN_MODELS:
-            return "prefix"
-        default = load_yaml(model_yaml(self.model)).get("train_scheme", "prefix")
-        return self.settings.get("train_scheme", common.get("train_scheme", default))
+        return scheme_for(self.model, {**common, **self.settings})
+
+    def run_settings(self, common):
+        """The settings of a run of this row: the shared ones < the row's own; HydraRec's training scheme
+        written out, so that a folder made under another default scheme is never mistaken for this one."""
+        settings = {**common, **self.settings}
+        if self.model in PLUGIN_MODELS:
+            settings["train_scheme"] = self.train_scheme(common)
+        return settings
 
 
 def _row_settings(spec, parts, option):

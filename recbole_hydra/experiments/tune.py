@@ -42,7 +42,7 @@ from recbole_hydra.experiments.tuning_results import (
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
-from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
 
 METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
@@ -106,7 +106,7 @@ class Search:
             "model": model,
             "mode": mode,
             "variant": variant,
-            "train_scheme": self.settings.get("train_scheme", "prefix"),
+            "train_scheme": scheme_for(model, self.settings),
         }
 
 
@@ -115,10 +115,7 @@ def _search_settings(common, row, max_epochs):
     for key, option in (("epochs", "--max-epochs"), ("eval_step", "(every epoch, for ASHA)")):
         if key in common:
             raise ConfigError(f"--{key} is set by tune {option}; drop --{key}={common[key]}")
-    settings = {**common, **row.settings, "epochs": max_epochs, "eval_step": 1}
-    if row.model in PLUGIN_MODELS:  # written out: a search made under another default scheme differs
-        settings["train_scheme"] = row.train_scheme(common)
-    return settings
+    return {**row.run_settings(common), "epochs": max_epochs, "eval_step": 1}
 
 
 def run_search(
