@@ -348,10 +348,10 @@ def apply_variant(model, variant, hidden_act="gelu"):
 
 def synthetic_batch(config, n_items, batch_size, seq_len):
     """Full histories of random real items and a random next item, under RecBole's field names."""
-    from recbole.data.interaction import Interaction
+    from recbole_hydra.runtime.datasets import as_batch
 
     items = torch.randint(1, n_items, (batch_size, seq_len + 1))  # (B, N + 1); 0 is padding
-    return Interaction(
+    return as_batch(
         {
             config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]: items[:, :-1],  # (B, N)
             config["ITEM_LIST_LENGTH_FIELD"]: torch.full((batch_size,), seq_len),  # (B,)
@@ -367,17 +367,14 @@ def _autocast(settings):
 
 def measure_cell(cell, settings):
     """Build one cell's model and batch, time its steps, measure its memory: one csv row (dict)."""
-    from recbole.data import create_dataset
-    from recbole.data.transform import construct_transform
-    from recbole.utils import get_model, init_seed
-
     from recbole_hydra.runtime.config import build_config
+    from recbole_hydra.runtime.datasets import batch_transform, read_dataset
+    from recbole_hydra.runtime.training import new_model
 
     config = build_config(cell.model, settings.dataset, overrides=model_overrides(cell, settings))
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    transform = construct_transform(config)  # before the model: it names the mask fields it reads
-    model = get_model(cell.model)(config, dataset)
+    dataset = read_dataset(config)
+    transform = batch_transform(config)  # before the model: it names the mask fields it reads
+    model = new_model(config, dataset)
     apply_variant(model, cell.variant, config["hidden_act"])
     device = config["device"]
     model = model.to(device)

@@ -48,8 +48,7 @@ TRAIN_DEFAULTS = {
 
 def load_model(checkpoint=None, dataset="ml-100k", config_files=(), overrides=None, output="stream_results"):
     """(model, dataset, description) from `checkpoint`, or from a small causal HydraRec trained here first."""
-    from recbole.quick_start import load_data_and_model
-
+    from recbole_hydra.runtime.saved_models import load_saved_model
     from recbole_hydra.runtime.training import train_and_test
 
     if not checkpoint:
@@ -57,7 +56,7 @@ def load_model(checkpoint=None, dataset="ml-100k", config_files=(), overrides=No
         result = train_and_test(build_config("HydraRec", dataset, config_files, settings))
         print(f"trained {result.model} on {result.dataset}: test {result.test_result}", file=sys.stderr)
         checkpoint = result.checkpoint
-    config, model, dataset, _, _, _ = load_data_and_model(checkpoint)
+    config, model, dataset, _, _, _ = load_saved_model(checkpoint)
     return model, dataset, f"{checkpoint} ({config['dataset']})"
 
 

@@ -59,12 +59,11 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     """Train one sampled config with RecBole's Trainer; report the validation metric every epoch."""
     import torch
     from ray.air import session
-    from recbole.utils import get_trainer
 
     import recbole_hydra  # noqa: F401  registers HydraRec in the worker
     from recbole_hydra.experiments.cluster import device_settings, here
     from recbole_hydra.runtime.patches import hide_recbole_warnings
-    from recbole_hydra.runtime.training import prepare
+    from recbole_hydra.runtime.training import new_trainer, prepare
 
     hide_recbole_warnings()
     torch.set_num_threads(threads)
@@ -73,7 +72,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     config = build_config(model, dataset, overrides=overrides)
     where = {**here(), "device": str(config["device"])}
     recommender, train_data, valid_data, _ = prepare(config)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
+    trainer = new_trainer(config, recommender)
 
     def report(epoch, valid_score):  # RecBole calls this after each validation (eval_step is 1)
         session.report(
@@ -209,14 +208,10 @@ def best_trial(grid, bigger):
 
 def evaluate_on_test(checkpoint_file):
     """Test metrics of a trial's best-validation checkpoint, with RecBole's own loader and evaluator."""
-    from recbole.quick_start import load_data_and_model  # patched (runtime/patches.py) to trust this file
-    from recbole.utils import get_trainer
-
     import recbole_hydra  # noqa: F401  registers HydraRec (in a Ray worker too)
+    from recbole_hydra.runtime.saved_models import evaluate_saved_model
 
-    config, model, _, _, _, test_data = load_data_and_model(checkpoint_file)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+    return evaluate_saved_model(checkpoint_file)
 
 
 def evaluate_on_node(checkpoint_file, node_id):
