@@ -37,6 +37,7 @@ from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tune
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
 
@@ -152,7 +153,7 @@ def plan(models, dataset, seeds, common, tuned=None):
 
     A partial run is a full comparison with fewer seeds. `tuned`: {(model, mode, variant): settings}
     from `tune`, on top of the shared settings. Builds each model's config once, so a bad model name,
-    key or value, or a row with its own budget (budget.py), fails before anything runs.
+    key or value, a row with its own budget (budget.py), or a bad dataset fails before anything runs.
     """
     check_no_mode_setting(common)
     first_seed = common.get("seed", 2020)
@@ -168,6 +169,7 @@ def plan(models, dataset, seeds, common, tuned=None):
                 f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
                 "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
             )
+    check_dataset(config)  # once: every row reads the same dataset
     entries = [
         Entry(row.model, row.mode, row.variant, seed, run_settings(row, common, seed))
         for seed in range(first_seed, first_seed + seeds)

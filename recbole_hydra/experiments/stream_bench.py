@@ -48,12 +48,15 @@ TRAIN_DEFAULTS = {
 
 def load_model(checkpoint=None, dataset="ml-100k", config_files=(), overrides=None, output="stream_results"):
     """(model, dataset, description) from `checkpoint`, or from a small causal HydraRec trained here first."""
+    from recbole_hydra.runtime.datasets import check_dataset
     from recbole_hydra.runtime.saved_models import load_saved_model
     from recbole_hydra.runtime.training import train_and_test
 
     if not checkpoint:
         settings = {**TRAIN_DEFAULTS, "checkpoint_dir": os.path.join(output, "saved"), **(overrides or {})}
-        result = train_and_test(build_config("HydraRec", dataset, config_files, settings))
+        config = build_config("HydraRec", dataset, config_files, settings)
+        check_dataset(config)
+        result = train_and_test(config)
         print(f"trained {result.model} on {result.dataset}: test {result.test_result}", file=sys.stderr)
         checkpoint = result.checkpoint
     config, model, dataset, _, _, _ = load_saved_model(checkpoint)

@@ -41,6 +41,7 @@ from recbole_hydra.experiments.tuning_results import (
 )
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
 from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
@@ -424,6 +425,7 @@ def tune_models(
         )
         _check_same_settings(search.settings_file, search.recorded)
         searches.append(search)
+    check_dataset(config)  # once: every search reads the same dataset
     # Resources next, still before anything is written: a trial no node can hold would wait forever.
     if gpus_per_trial and address is None and not _local_gpus():
         raise ConfigError(

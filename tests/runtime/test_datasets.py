@@ -107,3 +107,38 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
         "(see dataset/README.md)"
     ]
     assert os.listdir(tmp_path) == []
+
+
+def _every_training_path(data, output):
+    """Each path that trains, started on the dataset 'mine' under `data` (writing under `output`)."""
+    from recbole_hydra.experiments.compare import compare
+    from recbole_hydra.experiments.tune import tune_models
+    from recbole_hydra.online.fine_tune import fine_tune
+
+    settings = {"data_path": str(data), "load_col": None, "epochs": 1, "checkpoint_dir": str(output / "saved")}
+    arguments = [f"--{key}={value}" for key, value in settings.items()]
+    searched = {key: value for key, value in settings.items() if key != "epochs"}  # tune sets it itself
+    return {
+        "train": lambda: main(["train", "--dataset", "mine", *arguments]),
+        "compare": lambda: compare(["SASRec"], "mine", seeds=1, output_dir=str(output), overrides=settings),
+        "tune": lambda: tune_models(["SASRec"], "mine", 1, 1, output_dir=str(output), overrides=searched),
+        "stream": lambda: main(["stream", "--dataset", "mine", "--output", str(output), *arguments]),
+        "fine_tune": lambda: fine_tune(None, None, build_config("HydraRec", "mine", overrides=settings)),
+    }
+
+
+@pytest.mark.parametrize("path", ["train", "compare", "tune", "stream", "fine_tune"])
+def test_every_path_that_trains_checks_the_dataset_before_writing_anything(path, tmp_path, monkeypatch, capsys):
+    _dataset_from("too_few_columns.inter", tmp_path / "data")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    monkeypatch.chdir(run_dir)
+    try:
+        status = _every_training_path(tmp_path / "data", run_dir / "out")[path]()
+    except DatasetError as error:  # the library functions raise it; the CLI prints it
+        message = str(error)
+    else:
+        assert status == 2
+        message = capsys.readouterr().err
+    assert "mine.inter line 3: 2 columns" in message
+    assert os.listdir(run_dir) == []  # no log/, no saved/, no output folder
