@@ -73,13 +73,14 @@ def _ray_runner(args, cpus):
     """The Ray cluster's runner (connected, its resources checked), or None to run on this machine."""
     if args.address is None:
         return None
-    from recbole_hydra.experiments.cluster import RayRunner
+    from recbole_hydra.experiments.runners.cluster import RayRunner
 
     return RayRunner(args.address, cpus=cpus, gpus=args.gpus_per_run or 0.0)
 
 
 def run(argv):
-    from recbole_hydra.experiments.compare import compare, run_in_subprocess, stop_runs
+    from recbole_hydra.experiments.compare import compare
+    from recbole_hydra.experiments.runners.local import run_in_subprocess, stop_runs
 
     args, rest = parser().parse_known_args(argv)
     check_positive_ints(args, "--seeds", "--threads", "--jobs")

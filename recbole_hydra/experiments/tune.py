@@ -25,8 +25,8 @@ import os
 import sys
 import time
 
-from recbole_hydra.experiments.cluster import check_resources, connect
 from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
+from recbole_hydra.experiments.runners.cluster import check_resources, connect
 from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
 from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
 from recbole_hydra.experiments.tuning_results import (
@@ -62,7 +62,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     from ray.air import session
 
     import recbole_hydra  # noqa: F401  registers HydraRec in the worker
-    from recbole_hydra.experiments.cluster import device_settings, here
+    from recbole_hydra.experiments.runners.cluster import device_settings, here
     from recbole_hydra.runtime.patches import hide_recbole_warnings
     from recbole_hydra.runtime.training import new_trainer, prepare
 

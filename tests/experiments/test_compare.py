@@ -12,8 +12,9 @@ import time
 import pytest
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.compare import compare, resolve_references, run_in_subprocess
+from recbole_hydra.experiments.compare import compare, resolve_references
 from recbole_hydra.experiments.grid import PROTOCOL, Row, expand_models, model_modes
+from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.experiments.tables import read_rows, summary_table
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import load_checkpoint

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import uuid
 
-from recbole_hydra.experiments.compare import console_path, spawn_run
+from recbole_hydra.experiments.runners.local import console_path, spawn_run
 from recbole_hydra.files import open_atomically
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.validation import ConfigError
