@@ -26,6 +26,15 @@ ALLOWED = {
     "cli": {"package", "model", "runtime", "online", "data", "experiments", "validation", "files"},
     "package": {"model", "online", "runtime"},
 }
+# experiments/ by job: sub-room → the sub-rooms it may import. The two commands at the top of the room
+# ('', i.e. compare.py and tune.py) plan, run and write: they may import every sub-room, none imports them.
+EXPERIMENT_ROOMS = {
+    "grids": set(),  # what runs: model specs, rows, runs and their settings, one budget
+    "runners": set(),  # where a run trains: this machine, a Ray cluster
+    "benchmarks": {"grids"},  # what a benchmark measures, and how
+    "reports": {"grids", "benchmarks"},  # tables and files, in the words of what made them
+    "": {"grids", "runners", "benchmarks", "reports"},
+}
 ONLY_IN_EXPERIMENTS = ("ray", "matplotlib", "optuna")
 # RecBole's internals are known in one room, runtime/, and by the model, which keeps RecBole's model
 # contract (its mixers excepted, see PURE_TORCH): when RecBole changes, only these need a look.
@@ -115,6 +124,29 @@ def test_the_mixers_are_pure_torch(relative):
     module = f"{PACKAGE}.{relative[:-3].replace('/', '.')}"
     imported = {name.split(".")[0] for name in _imports(os.path.join(ROOT, relative), module)}
     assert "recbole" not in imported
+
+
+def _experiment_room(module):
+    """'grids' for experiments/grids/*.py (its __init__ included), '' for experiments/*.py."""
+    relative = os.path.relpath(MODULES[module], os.path.join(ROOT, "experiments"))
+    return relative.split(os.sep)[0] if os.sep in relative else ""
+
+
+EXPERIMENTS = sorted(module for module in MODULES if _room(module) == "experiments")
+
+
+def test_every_experiment_module_lives_in_a_known_sub_room():
+    assert {_experiment_room(module) for module in EXPERIMENTS} == set(EXPERIMENT_ROOMS)
+
+
+@pytest.mark.parametrize("module", EXPERIMENTS)
+def test_experiments_import_one_way_between_their_sub_rooms(module):
+    room = _experiment_room(module)
+    crossing = {_experiment_room(name) for name in GRAPH[module] if name in EXPERIMENTS} - {room}
+    forbidden = sorted(crossing - EXPERIMENT_ROOMS[room])
+    assert not forbidden, (
+        f"{module} (experiments/{room}) imports from {forbidden}; it may import {EXPERIMENT_ROOMS[room]}"
+    )
 
 
 def test_no_import_cycle():

@@ -5,8 +5,8 @@ import shlex
 import sys
 
 from recbole_hydra.cli.args import command_parser
-from recbole_hydra.experiments.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
-from recbole_hydra.experiments.bench_runner import machine_summary, run_bench
+from recbole_hydra.experiments.benchmarks.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
+from recbole_hydra.experiments.benchmarks.bench_runner import machine_summary, run_bench
 from recbole_hydra.model.mixers import MIXERS
 from recbole_hydra.runtime.model_names import sequential_model_class
 from recbole_hydra.runtime.patches import hide_recbole_warnings
@@ -163,7 +163,7 @@ def run(argv):
     hide_recbole_warnings()
     args = parser().parse_args(argv)
     _check(args)
-    from recbole_hydra.experiments.bench_report import clock_note, write_outputs
+    from recbole_hydra.experiments.reports.bench_report import clock_note, write_outputs
 
     settings = settings_from_args(args)
     machine = machine_summary(settings)

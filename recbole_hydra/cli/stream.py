@@ -1,6 +1,6 @@
 """`run_hydrarec.py stream`: time one streamed update against one full recompute of the history.
 
-What is measured and how: experiments/stream_bench.py.
+What is measured and how: experiments/benchmarks/stream_bench.py.
 """
 
 import os
@@ -8,7 +8,8 @@ import os
 import torch
 
 from recbole_hydra.cli.args import add_config_files, command_parser
-from recbole_hydra.experiments import stream_bench
+from recbole_hydra.experiments.benchmarks import stream_bench
+from recbole_hydra.experiments.reports.stream_report import write_report
 from recbole_hydra.runtime.config import parse_overrides
 from recbole_hydra.validation import ConfigError, positive_int
 
@@ -69,7 +70,7 @@ def run(argv):
         f"{model.max_seq_length} items (RecBole's truncation), by update as well as by the full recompute",
         "command: " + " ".join(["python run_hydrarec.py stream"] + list(argv)),
     ]
-    table = stream_bench.write_report(rows, notes, args.output)
+    table = write_report(rows, notes, args.output)
     print(table)
     print("\n".join(notes))
     print(f"wrote {os.path.join(args.output, 'stream.md')} and stream.csv")

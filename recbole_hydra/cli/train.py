@@ -5,7 +5,7 @@ import shlex
 import sys
 
 from recbole_hydra.cli.args import INTERRUPTED, add_config_files, command_parser, sigterm_as_interrupt
-from recbole_hydra.experiments.tables import metrics_table
+from recbole_hydra.experiments.reports.tables import metrics_table
 from recbole_hydra.runtime.config import build_config, parse_overrides
 from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.run_checks import check_resume_checkpoint

@@ -20,12 +20,17 @@ from concurrent.futures.process import BrokenProcessPool
 
 import yaml
 
-from recbole_hydra.experiments.budget import budget_of, check_one_budget
-from recbole_hydra.experiments.comparison_report import settings_section, write_reports
-from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models, model_modes
+from recbole_hydra.experiments.grids.budget import budget_of, check_one_budget
+from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, check_no_mode_setting, expand_models, model_modes
+from recbole_hydra.experiments.reports.comparison_report import settings_section, write_reports
+from recbole_hydra.experiments.reports.tables import format_elapsed, read_rows, reference_label, write_rows
+from recbole_hydra.experiments.reports.tuning_results import (
+    check_no_overlap,
+    read_tuned,
+    search_differences,
+    summary_path,
+)
 from recbole_hydra.experiments.runners.local import console_path, run_in_subprocess
-from recbole_hydra.experiments.tables import format_elapsed, read_rows, reference_label, write_rows
-from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tuned, search_differences, summary_path
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.runtime.config import build_config, plain, read_config_files

@@ -25,11 +25,10 @@ import os
 import sys
 import time
 
-from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
-from recbole_hydra.experiments.runners.cluster import check_resources, connect
-from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
-from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
-from recbole_hydra.experiments.tuning_results import (
+from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
+from recbole_hydra.experiments.grids.search_spaces import ray_space, read_space, space_file
+from recbole_hydra.experiments.reports.tables import format_elapsed, format_table, read_rows, write_rows
+from recbole_hydra.experiments.reports.tuning_results import (
     RAY_DIR,
     SUMMARY_NAME,
     TRIALS_NAME,
@@ -39,6 +38,7 @@ from recbole_hydra.experiments.tuning_results import (
     search_name,
     search_settings_file,
 )
+from recbole_hydra.experiments.runners.cluster import check_resources, connect
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config, plain, read_config_files
 from recbole_hydra.runtime.datasets import check_dataset

@@ -10,7 +10,7 @@ from recbole.data.transform import construct_transform
 from recbole.utils import get_model
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.bench_cells import (
+from recbole_hydra.experiments.benchmarks.bench_cells import (
     CSV_COLUMNS,
     LAYER_COLUMNS,
     BenchSettings,
@@ -18,8 +18,8 @@ from recbole_hydra.experiments.bench_cells import (
     plan_cells,
     synthetic_batch,
 )
-from recbole_hydra.experiments.bench_report import main_table, parts_table
-from recbole_hydra.experiments.bench_runner import median_over_rounds, run_cell, run_worker
+from recbole_hydra.experiments.benchmarks.bench_runner import median_over_rounds, run_cell, run_worker
+from recbole_hydra.experiments.reports.bench_report import main_table, parts_table
 from recbole_hydra.model import HydraAttention
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.model.mixers import hydra_mix
@@ -110,7 +110,8 @@ def test_failures_become_rows_not_crashes(monkeypatch):
     def out_of_memory(*args):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr("recbole_hydra.experiments.bench_cells.measure_cell", out_of_memory)  # in-process: patched
+    # In-process (--no-isolate), so the patched function is the one that runs.
+    monkeypatch.setattr("recbole_hydra.experiments.benchmarks.bench_cells.measure_cell", out_of_memory)
     row = run_cell(cell, settings)
     assert row["status"] == "oom" and "can't allocate" in row["note"]
     assert row["train_ms"] is None

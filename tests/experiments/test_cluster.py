@@ -21,8 +21,8 @@ import pytest
 
 from recbole_hydra.cli import main
 from recbole_hydra.experiments.compare import Entry, compare
+from recbole_hydra.experiments.reports.tables import read_rows
 from recbole_hydra.experiments.runners.local import run_in_subprocess
-from recbole_hydra.experiments.tables import read_rows
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import history_path
 from recbole_hydra.validation import ConfigError

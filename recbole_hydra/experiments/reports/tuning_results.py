@@ -9,7 +9,7 @@ import json
 import os
 import re
 
-from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.experiments.reports.tables import read_rows
 from recbole_hydra.runtime.config import plain
 from recbole_hydra.validation import ConfigError
 
