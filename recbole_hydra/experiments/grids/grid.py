@@ -1,13 +1,24 @@
-"""The grid every experiment shares: one evaluation protocol, and which (model, mode) rows a model list means.
+"""The grid every experiment shares: one evaluation protocol, the rows a model list means, and their runs.
 
 compare, tune and bench all read a `--models` list the same way: HydraRec stands for both of
 its modes (`HydraRec:causal` for one), RecBole's sequential models for one row each; a row may
 add its own settings (`HydraRec:causal:train_scheme=prefix`), so one table can hold variants.
+
+Followed as data, a spec becomes its Rows (`model_modes`), a Row with its settings a run of one
+seed (`Row.entry` → Entry), and a whole list the runs of a comparison (`plan_runs`), all here.
 """
 
+import dataclasses
+import hashlib
+import json
+import os
+import re
 from typing import NamedTuple
 
-from recbole_hydra.runtime.config import parse_value
+from recbole_hydra.experiments.grids.budget import budget_of, check_one_budget
+from recbole_hydra.runtime.checkpoints import last_checkpoint_path
+from recbole_hydra.runtime.config import build_config, parse_value, read_config_files
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS, sequential_model_class
 from recbole_hydra.runtime.train_scheme import scheme_for
 from recbole_hydra.validation import ConfigError
@@ -66,6 +77,46 @@ class Row(NamedTuple):
             settings["train_scheme"] = self.train_scheme(common)
         return settings
 
+    def entry(self, common, seed):
+        """The run of this row with `seed`, and its exact settings."""
+        return Entry(self.model, self.mode, self.variant, seed, {**self.run_settings(common), "seed": seed})
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One run of the grid: a model in one mode (and variant) with one seed, and the exact settings it runs with."""
+
+    model: str
+    mode: str
+    variant: str
+    seed: int
+    settings: dict
+
+    @property
+    def name(self):
+        variant = "-" + re.sub(r"[^A-Za-z0-9_.=+-]", "_", self.variant) if self.variant else ""
+        return f"{self.model}-{self.mode}{variant}-{self.seed}"
+
+    @property
+    def key(self):
+        return (self.model, self.mode, self.variant, str(self.seed))
+
+    @property
+    def settings_hash(self):
+        text = json.dumps(self.settings, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def checkpoint_file(self):
+        """One file per run and settings: a rerun finds the -last.pth of its own cut-short run,
+        never one trained with other settings."""
+        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{self.settings_hash}.pth")
+
+    def resume_file(self):
+        """The last-epoch checkpoint this run left when it was cut short, or None."""
+        last = last_checkpoint_path(self.checkpoint_file)
+        return last if os.path.isfile(last) else None
+
 
 def _row_settings(spec, parts, option):
     """The `key=value` parts of a model spec, as settings (values read as Python literals)."""
@@ -112,3 +163,64 @@ def check_no_mode_setting(common):
     """The mode is part of the model list: a shared --bidirectional would silently lose to it."""
     if "bidirectional" in common:
         raise ConfigError("--bidirectional applies to HydraRec only: list HydraRec:causal or HydraRec:bidirectional")
+
+
+def shared_settings(config_files, overrides):
+    """The settings every row of a grid shares: the protocol < the user's files < the user's --key=value.
+
+    `data_path` made absolute: runs and trials work in other folders (RecBole writes log/ into its
+    working directory) or on other machines.
+    """
+    settings = {**PROTOCOL, **read_config_files(config_files), **overrides}
+    settings["data_path"] = os.path.abspath(settings.get("data_path", "dataset/"))
+    return settings
+
+
+def with_tuned(rows, tuned):
+    """Each row's own settings with its tuned config under them (the mode and the row's settings win)."""
+    tuned = tuned or {}
+    return [row._replace(settings={**tuned.get(row.key, {}), **row.settings}) for row in rows]
+
+
+def plan_runs(models, dataset, seeds, common, tuned=None):
+    """(every Entry of the grid, seed-major, and the one training budget all of them share).
+
+    A partial run is a full comparison with fewer seeds. `tuned`: {(model, mode, variant): settings}
+    from `tune`, on top of the shared settings. Builds each model's config once, so a bad model name,
+    key or value, a row with its own budget (budget.py), or a bad dataset fails before anything runs.
+    """
+    check_no_mode_setting(common)
+    first_seed = common.get("seed", 2020)
+    if not isinstance(first_seed, int) or isinstance(first_seed, bool):
+        raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
+    rows = with_tuned(expand_models(models), tuned)
+    budgets = {}
+    for row in rows:
+        config = build_config(row.model, dataset, overrides=row.entry(common, first_seed).settings)
+        budgets[row.spec] = budget_of(config)
+    if rows:  # every row reads the same dataset: checked once
+        _check_data(config)
+    entries = [row.entry(common, seed) for seed in range(first_seed, first_seed + seeds) for row in rows]
+    return entries, check_one_budget(budgets)
+
+
+def _check_data(config):
+    """The dataset's files, as every path that trains checks them; and first that its folder exists: a
+    grid does not wait for RecBole to download a dataset (ml-100k ships with RecBole)."""
+    if config["dataset"] != "ml-100k" and not os.path.isdir(config["data_path"]):
+        raise ConfigError(
+            f"dataset '{config['dataset']}' not found: expected RecBole atomic files in {config['data_path']} "
+            "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
+        )
+    check_dataset(config)
+
+
+def planned_entry(key, seed, common, tuned=None):
+    """The Entry that `plan_runs` makes for (model, mode, variant) `key` and `seed` under these settings;
+    None where no spec means that key (a row written by another version, say)."""
+    try:
+        rows = model_modes(Row(*key, {}).spec)
+    except ConfigError:
+        return None
+    planned = [row for row in with_tuned(rows, tuned) if row.key == key]
+    return planned[0].entry(common, seed) if planned else None
