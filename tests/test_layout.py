@@ -39,8 +39,8 @@ ONLY_IN_EXPERIMENTS = ("ray", "matplotlib", "optuna")
 # RecBole's internals are known in one room, runtime/, and by the model, which keeps RecBole's model
 # contract (its mixers excepted, see PURE_TORCH): when RecBole changes, only these need a look.
 RECBOLE_ROOMS = ("runtime", "model")
-# The token mixers know nothing of RecBole: the old HydraAttention path and every module of model/mixers/.
-PURE_TORCH = ("model/hydra_attention.py",) + tuple(
+# The token mixers know nothing of RecBole: every module of model/mixers/.
+PURE_TORCH = tuple(
     f"model/mixers/{name}" for name in sorted(os.listdir(os.path.join(ROOT, "model", "mixers"))) if name.endswith(".py")
 )
 

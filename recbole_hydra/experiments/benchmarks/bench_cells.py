@@ -32,7 +32,7 @@ from torch import nn
 from recbole_hydra.experiments.benchmarks.measure import PeakMemory, clock_name, limit_address_space, time_steps
 from recbole_hydra.experiments.grids.grid import recbole_mode
 from recbole_hydra.model import HydraAttention, HydraLayer
-from recbole_hydra.model.mixers.common import gather_positions
+from recbole_hydra.model.mixers.token_mixer import gather_positions
 
 DEFAULT_LENGTHS = (50, 200, 1000, 4000)
 DEFAULT_MODELS = ("HydraRec", "SASRec", "BERT4Rec", "LightSANs")

@@ -15,7 +15,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.common import accumulation_dtype, gather_positions, visible_from
+from recbole_hydra.model.mixers.token_mixer import accumulation_dtype, gather_positions, visible_from
 
 logger = logging.getLogger(__name__)
 
