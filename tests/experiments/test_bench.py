@@ -241,7 +241,7 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog, fresh_c
         out = layer.mix(qkv, mask)
         layer.mix(qkv, mask)  # warned once, not per call
     torch.testing.assert_close(out, hydra_kernels.hydra_mix(*qkv.chunk(3, dim=-1), mask, True))
-    assert not hydra_kernels.compiled_hydra_mix().active
+    assert hydra_kernels.compiled_hydra_mix().compiled is None  # it gave up compiling, for good
     warnings = [r for r in caplog.records if "torch.compile is unavailable" in r.getMessage()]
     assert len(warnings) == 1 and "C++ compiler" in warnings[0].getMessage()
 

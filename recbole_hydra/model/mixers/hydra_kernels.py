@@ -176,11 +176,6 @@ class CompiledOrEager:
         )
         self.compiled = None
 
-    @property
-    def active(self) -> bool:
-        """True while calls go through the compiled function."""
-        return self.compiled is not None
-
     def __call__(self, *args):
         if self.compiled is not None:
             try:
