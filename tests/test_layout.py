@@ -16,14 +16,14 @@ ROOT = os.path.join(REPO, PACKAGE)
 # room → the rooms it may import. Leaves first; `package` is recbole_hydra/__init__.py itself,
 # which child processes import to register HydraRec with RecBole.
 ALLOWED = {
-    "validation": set(),
+    "config_errors": set(),
     "files": set(),
-    "model": {"validation"},
-    "runtime": {"model", "data", "validation", "files"},
-    "data": {"validation", "files"},
-    "online": {"model", "runtime", "validation", "files"},
-    "experiments": {"package", "model", "runtime", "online", "data", "validation", "files"},
-    "cli": {"package", "model", "runtime", "online", "data", "experiments", "validation", "files"},
+    "model": {"config_errors"},
+    "runtime": {"model", "data", "config_errors", "files"},
+    "data": {"config_errors", "files"},
+    "online": {"model", "runtime", "config_errors", "files"},
+    "experiments": {"package", "model", "runtime", "online", "data", "config_errors", "files"},
+    "cli": {"package", "model", "runtime", "online", "data", "experiments", "config_errors", "files"},
     "package": {"model", "online", "runtime"},
 }
 # experiments/ by job: sub-room → the sub-rooms it may import. The two commands at the top of the room

@@ -5,7 +5,7 @@ With no subcommand (or `train`) it behaves like RecBole's run_recbole.py.
 
 import sys
 
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.config_errors import ConfigError
 
 SUBCOMMANDS = {
     "train": "recbole_hydra.cli.train",  # one model: train, validate, test (the default)

@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 
-from recbole_hydra.validation import ConfigError, positive_int, resource_amount
+from recbole_hydra.config_errors import ConfigError, positive_int, resource_amount
 
 INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 

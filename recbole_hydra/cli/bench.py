@@ -5,12 +5,12 @@ import shlex
 import sys
 
 from recbole_hydra.cli.args import command_parser
+from recbole_hydra.config_errors import ConfigError, positive_float, positive_int, probability
 from recbole_hydra.experiments.benchmarks.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
 from recbole_hydra.experiments.benchmarks.bench_runner import machine_summary, run_bench
 from recbole_hydra.model.mixers import MIXERS
 from recbole_hydra.runtime.model_names import sequential_model_class
 from recbole_hydra.runtime.patches import hide_recbole_warnings
-from recbole_hydra.validation import ConfigError, positive_float, positive_int, probability
 
 
 def parser():

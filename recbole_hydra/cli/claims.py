@@ -5,10 +5,10 @@ import os
 
 from recbole_hydra.cli import compare as compare_cli
 from recbole_hydra.cli.args import command_parser
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.compare import CSV_NAME
 from recbole_hydra.experiments.grids.claims import PEER_SETTINGS, PEERS, claims_models, references
 from recbole_hydra.experiments.reports.claims_report import CLAIMS_NAME, write_claims_report
-from recbole_hydra.validation import ConfigError
 
 
 def parser():

@@ -8,10 +8,10 @@ import os
 import torch
 
 from recbole_hydra.cli.args import add_config_files, command_parser
+from recbole_hydra.config_errors import ConfigError, positive_int
 from recbole_hydra.experiments.benchmarks import stream_bench
 from recbole_hydra.experiments.reports.stream_report import write_report
 from recbole_hydra.runtime.config import parse_overrides
-from recbole_hydra.validation import ConfigError, positive_int
 
 
 def parser():

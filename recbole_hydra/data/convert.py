@@ -18,6 +18,7 @@ import shlex
 import time
 from datetime import datetime
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.data.inter_checks import (
     MIN_SEQUENTIAL_INTERACTIONS,
     DatasetError,
@@ -30,7 +31,6 @@ from recbole_hydra.data.inter_checks import (
     validation_needs,
 )
 from recbole_hydra.files import replaced_atomically
-from recbole_hydra.validation import ConfigError
 
 OUTPUT_FIELDS = ("user_id", "item_id", "timestamp")  # RecBole's default field names
 SEQUENTIAL_SPLIT = {"split": {"LS": "valid_and_test"}}  # RecBole's split for sequential models

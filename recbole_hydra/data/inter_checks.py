@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.config_errors import ConfigError
 
 FEATURE_TYPES = ("token", "float", "token_seq", "float_seq")  # RecBole's FeatureType values
 # pandas' default `na_values`: read_csv turns these strings into NaN even in a str column, and

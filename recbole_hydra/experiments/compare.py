@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import yaml
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.grids.grid import (
     Entry,
     expand_models,
@@ -43,7 +44,6 @@ from recbole_hydra.experiments.runners.local import console_path, run_in_subproc
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import plain
 from recbole_hydra.runtime.train_scheme import scheme_for
-from recbole_hydra.validation import ConfigError
 
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
 

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.grids.grid import Row, check_no_mode_setting, expand_models, shared_settings
 from recbole_hydra.experiments.grids.search_spaces import ray_space, read_space, space_file
 from recbole_hydra.experiments.reports.tables import format_elapsed, read_rows, record_command, write_rows
@@ -48,7 +49,6 @@ from recbole_hydra.runtime.config import build_config, plain
 from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
 from recbole_hydra.runtime.train_scheme import scheme_for
-from recbole_hydra.validation import ConfigError
 
 METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
 

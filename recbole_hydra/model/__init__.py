@@ -8,7 +8,7 @@
     dropout.py          dropout with a cheaper random mask on CPUs
     config_checks.py    the model's settings, checked with messages that name the key
 
-Imports nothing of ours but `recbole_hydra.validation` (the shared error type).
+Imports nothing of ours but `recbole_hydra.config_errors` (the shared error type).
 """
 
 from recbole_hydra.model.hydrarec import HydraRec

@@ -7,8 +7,7 @@ training rows, not the model (train_scheme, cloze_copies, mask_ratio, ...), are 
 runtime/train_scheme.py checks them, and runtime/run_checks.py the sizes every run reads.
 """
 
-from recbole_hydra.model.mixers import MIXERS, HydraAttention
-from recbole_hydra.validation import (
+from recbole_hydra.config_errors import (
     ConfigError,
     boolean,
     non_negative_int,
@@ -17,6 +16,7 @@ from recbole_hydra.validation import (
     positive_int,
     probability,
 )
+from recbole_hydra.model.mixers import MIXERS, HydraAttention
 
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
 LOSS_TYPES = ("CE", "BPR")

@@ -8,10 +8,10 @@ import os
 
 from recbole.utils import ModelType
 
+from recbole_hydra.config_errors import ConfigError, is_int, positive_float, positive_int
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.runtime.train_scheme import check_train_scheme
-from recbole_hydra.validation import ConfigError, is_int, positive_float, positive_int
 
 SEED_RANGE = 2**32  # numpy's seed must lie in [0, 2**32)
 # The sizes of a run's training rows and batches: a plugin model's Config checks them as soon as it is

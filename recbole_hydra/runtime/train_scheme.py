@@ -41,12 +41,12 @@ from recbole.data.dataset import SequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils.enum_type import FeatureSource, FeatureType
 
+from recbole_hydra.config_errors import ConfigError, boolean, non_negative_int, one_of, probability
 from recbole_hydra.files import load_yaml
 from recbole_hydra.model.hydrarec import target_sequence_field
 from recbole_hydra.runtime.defaults import model_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events
-from recbole_hydra.validation import ConfigError, boolean, non_negative_int, one_of, probability
 
 SEQUENCE, PREFIX = "sequence", "prefix"
 TRAIN_SCHEMES = (SEQUENCE, PREFIX)

@@ -10,6 +10,7 @@ from recbole.data.transform import construct_transform
 from recbole.utils import get_model
 
 from recbole_hydra.cli import main
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.benchmarks.bench_cells import (
     CSV_COLUMNS,
     LAYER_COLUMNS,
@@ -24,7 +25,6 @@ from recbole_hydra.model import HydraAttention
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.model.mixers import hydra_kernels
 from recbole_hydra.runtime.config import build_config
-from recbole_hydra.validation import ConfigError
 
 TINY_BENCH = [
     "--lengths",

@@ -20,13 +20,13 @@ import types
 import pytest
 
 from recbole_hydra.cli import main
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.compare import compare
 from recbole_hydra.experiments.grids.grid import Entry
 from recbole_hydra.experiments.reports.tables import read_rows
 from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import history_path
-from recbole_hydra.validation import ConfigError
 
 from helpers import REPO, overrides
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from recbole_hydra.cli import main
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.compare import compare, resolve_references
 from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, expand_models, model_modes
 from recbole_hydra.experiments.reports.tables import read_rows, summary_table
@@ -19,7 +20,6 @@ from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import load_checkpoint
 from recbole_hydra.runtime.training import RunResult
-from recbole_hydra.validation import ConfigError
 
 from helpers import REPO, TINY, overrides, write_dataset
 

@@ -8,12 +8,12 @@ from recbole.config import Config
 from recbole.utils import get_model
 
 from recbole_hydra import HydraRec
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.files import load_yaml
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.runtime import patches
 from recbole_hydra.runtime.config import build_config, parse_overrides
 from recbole_hydra.runtime.defaults import model_yaml
-from recbole_hydra.validation import ConfigError
 
 
 def test_recbole_finds_hydrarec():

@@ -7,6 +7,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.train_scheme import (
     LEGACY_SCHEME,
@@ -16,7 +17,6 @@ from recbole_hydra.runtime.train_scheme import (
     scheme_for,
     scheme_of,
 )
-from recbole_hydra.validation import ConfigError
 
 from helpers import TINY
 

@@ -15,13 +15,13 @@ import os
 import re
 from typing import NamedTuple
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.grids.budget import budget_of, check_one_budget
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
 from recbole_hydra.runtime.config import build_config, parse_value, read_config_files
 from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS, sequential_model_class
 from recbole_hydra.runtime.train_scheme import scheme_for
-from recbole_hydra.validation import ConfigError
 
 # RecBole's own sequential protocol, written out so every model gets it whatever its defaults:
 # leave-one-out by time, full ranking; model selection on validation, never on test.

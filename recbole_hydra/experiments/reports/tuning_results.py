@@ -10,9 +10,9 @@ import json
 import os
 import re
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.reports.tables import format_table, read_rows
 from recbole_hydra.runtime.config import plain
-from recbole_hydra.validation import ConfigError
 
 # The layout of a `tune` output folder, written by tune.py and read here.
 SUMMARY_NAME = "tuning_summary.csv"  # one row per search: status, best scores, best_config, test metrics
