@@ -1,6 +1,8 @@
 """`run_hydrarec.py [SUBCOMMAND] ...`: thin argument parsing; the work lives in the package.
 
-With no subcommand (or `train`) it behaves like RecBole's run_recbole.py.
+With no subcommand (or `train`) it behaves like RecBole's run_recbole.py. One module per subcommand
+(SUBCOMMANDS below: train.py, compare.py, claims.py, tune.py, bench.py, stream_bench.py for `stream`,
+convert.py), and args.py for what their parsing shares.
 """
 
 import sys
@@ -13,7 +15,7 @@ SUBCOMMANDS = {
     "claims": "recbole_hydra.cli.claims",  # the paper's claims: the token mixers and RecBole's peers, one table
     "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
     "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
-    "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
+    "stream": "recbole_hydra.cli.stream_bench",  # benchmark of online updates: update vs recompute
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
 }
 

@@ -1,7 +1,7 @@
 """`run_hydrarec.py convert`: a CSV/TSV of user, item, timestamp rows into RecBole atomic files."""
 
 from recbole_hydra.cli.args import command_parser, positive_int_arg
-from recbole_hydra.data.convert import convert
+from recbole_hydra.data.csv_to_atomic import convert
 from recbole_hydra.data.inter_checks import MIN_SEQUENTIAL_INTERACTIONS
 
 

@@ -3,7 +3,7 @@
 RecBole reads atomic files with pandas and, on a malformed one, fails deep inside
 `create_dataset` with a traceback, or silently drops lines, or fails only after training has
 started. These checks stream each file once and stop at the first problem with one line that
-names the file, the line and what was expected. The converter (`recbole_hydra.data.convert`) uses
+names the file, the line and what was expected. The converter (`recbole_hydra.data.csv_to_atomic`) uses
 the same value checks on its input.
 
 Format (RecBole's): a header line of `name:type` entries (type: token, float, token_seq,
