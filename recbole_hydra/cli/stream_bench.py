@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from recbole_hydra.cli.args import add_config_files, command_parser
+from recbole_hydra.cli.args import add_config_files, command_line, command_parser
 from recbole_hydra.config_errors import ConfigError, positive_int
 from recbole_hydra.experiments.benchmarks import stream_bench
 from recbole_hydra.experiments.reports.stream_report import write_report
@@ -68,7 +68,7 @@ def run(argv):
         f"{args.threads} thread(s); medians over {args.users} users; recommend_many batch {args.users}, k={args.k}",
         f"histories longer than MAX_ITEM_LIST_LENGTH={model.max_seq_length} are recomputed over their last "
         f"{model.max_seq_length} items (RecBole's truncation), by update as well as by the full recompute",
-        "command: " + " ".join(["python run_hydrarec.py stream"] + list(argv)),
+        "command: " + command_line("stream", argv),
     ]
     table = write_report(rows, notes, args.output)
     print(table)
