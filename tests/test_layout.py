@@ -149,6 +149,22 @@ def test_experiments_import_one_way_between_their_sub_rooms(module):
     )
 
 
+PACKAGES = sorted(module for module, path in MODULES.items() if path.endswith("__init__.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_package_docstring_names_each_of_its_modules(package):
+    """So that a newcomer can read a room's contents, and what each holds, at its door."""
+    folder = os.path.dirname(MODULES[package])
+    doc = ast.get_docstring(ast.parse(open(MODULES[package], encoding="utf-8").read())) or ""
+    members = [name for name in sorted(os.listdir(folder)) if name.endswith(".py") and name != "__init__.py"]
+    members += [
+        f"{name}/" for name in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, name, "__init__.py"))
+    ]
+    missing = [name for name in members if name not in doc]
+    assert not missing, f"{package}'s docstring does not name {missing}"
+
+
 def test_no_import_cycle():
     # Edges from a package to its own children are re-exports, not a cycle of jobs.
     graph = {module: {name for name in names if not name.startswith(module + ".")} for module, names in GRAPH.items()}
