@@ -64,7 +64,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     import recbole_hydra  # noqa: F401  registers HydraRec in the worker
     from recbole_hydra.experiments.runners.cluster import device_settings, here
     from recbole_hydra.runtime.patches import hide_recbole_warnings
-    from recbole_hydra.runtime.training import new_trainer, prepare
+    from recbole_hydra.runtime.training import make_trainer, prepare
 
     hide_recbole_warnings()
     torch.set_num_threads(threads)
@@ -73,7 +73,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     config = build_config(model, dataset, overrides=overrides)
     where = {**here(), "device": str(config["device"])}
     recommender, train_data, valid_data, _ = prepare(config)
-    trainer = new_trainer(config, recommender)
+    trainer = make_trainer(config, recommender)
 
     def report(epoch, valid_score):  # RecBole calls this after each validation (eval_step is 1)
         session.report(

@@ -6,7 +6,7 @@ which rebuilds the dataset and its splits from the checkpoint's config.
 
 import recbole.quick_start
 
-from recbole_hydra.runtime.training import new_trainer
+from recbole_hydra.runtime.training import make_trainer
 
 
 def load_saved_model(checkpoint_file):
@@ -17,5 +17,5 @@ def load_saved_model(checkpoint_file):
 def evaluate_saved_model(checkpoint_file):
     """Test metrics of the model in a checkpoint, with RecBole's own evaluator."""
     config, model, _, _, _, test_data = load_saved_model(checkpoint_file)
-    trainer = new_trainer(config, model)
+    trainer = make_trainer(config, model)
     return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))

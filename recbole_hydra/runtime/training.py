@@ -106,14 +106,9 @@ def _instrument(trainer, epoch_seconds, valid_scores):
     trainer._valid_epoch = recorded_valid_epoch
 
 
-def new_model(config, dataset):
-    """A fresh model of `config`'s class on `dataset`, as RecBole's runs build it (`get_model`)."""
+def make_model(config, dataset):
+    """A fresh model of `config`'s class on `dataset`, as RecBole's run_recbole builds it."""
     return get_model(config["model"])(config, dataset)
-
-
-def new_trainer(config, model):
-    """RecBole's trainer for `config`'s model type (`get_trainer`), as RecBole's runs pick it."""
-    return get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
 
 def prepare(config):
@@ -126,9 +121,14 @@ def prepare(config):
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = new_model(config, train_data._dataset).to(config["device"])
+    model = make_model(config, train_data._dataset).to(config["device"])
     logger.info(model)
     return model, train_data, valid_data, test_data
+
+
+def make_trainer(config, model):
+    """RecBole's trainer for `model`, as RecBole's run_recbole builds it."""
+    return get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
 
 class _BudgetSpent(Exception):
@@ -225,7 +225,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     model, train_data, valid_data, test_data = prepare(config)
     if init_model is not None:
         init_model(model, train_data._dataset)
-    trainer = new_trainer(config, model)
+    trainer = make_trainer(config, model)
     if checkpoint_file:
         os.makedirs(os.path.dirname(os.path.abspath(checkpoint_file)), exist_ok=True)
         trainer.saved_model_file = checkpoint_file

@@ -243,12 +243,12 @@ def measure_cell(cell, settings):
     """Build one cell's model and batch, time its steps, measure its memory: one csv row (dict)."""
     from recbole_hydra.runtime.config import build_config
     from recbole_hydra.runtime.datasets import batch_transform, read_dataset
-    from recbole_hydra.runtime.training import new_model
+    from recbole_hydra.runtime.training import make_model
 
     config = build_config(cell.model, settings.dataset, overrides=model_overrides(cell, settings))
     dataset = read_dataset(config)
     transform = batch_transform(config)  # before the model: it names the mask fields it reads
-    model = new_model(config, dataset)
+    model = make_model(config, dataset)
     apply_variant(model, cell.variant, config["hidden_act"])
     device = config["device"]
     model = model.to(device)
