@@ -5,8 +5,9 @@
     run_recbole(model="HydraRec", dataset="ml-100k")
 
 Rooms (docs/design.md): model/ (HydraRec, pure torch below it), runtime/ (everything that knows
-RecBole's internals), online/ (serving), data/ (input files), experiments/ (compare, tune,
-bench), cli/ (argument parsing); validation.py and files.py are leaves every room may use.
+RecBole's internals), online/ (streaming states), serving/ (the HTTP service), data/ (input files),
+experiments/ (compare, tune, bench), cli/ (argument parsing); config_errors.py and files.py are
+leaves every room may use.
 """
 
 import warnings

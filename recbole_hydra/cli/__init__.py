@@ -1,11 +1,14 @@
 """`run_hydrarec.py [SUBCOMMAND] ...`: thin argument parsing; the work lives in the package.
 
-With no subcommand (or `train`) it behaves like RecBole's run_recbole.py.
+With no subcommand (or `train`) it behaves like RecBole's run_recbole.py. One module per subcommand
+(SUBCOMMANDS below: train.py, compare.py, claims.py, tune.py, bench.py, stream_bench.py for `stream`,
+profile.py, convert.py, serve.py, serve_bench.py, lifelong_eval.py), and args.py for what their
+parsing shares.
 """
 
 import sys
 
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.config_errors import ConfigError
 
 SUBCOMMANDS = {
     "train": "recbole_hydra.cli.train",  # one model: train, validate, test (the default)
@@ -13,7 +16,7 @@ SUBCOMMANDS = {
     "claims": "recbole_hydra.cli.claims",  # the paper's claims: the token mixers and RecBole's peers, one table
     "tune": "recbole_hydra.cli.tune",  # Ray Tune search per model, same budget each
     "bench": "recbole_hydra.cli.bench",  # step time and memory against sequence length
-    "stream": "recbole_hydra.cli.stream",  # online updates: update-vs-recompute benchmark
+    "stream": "recbole_hydra.cli.stream_bench",  # benchmark of online updates: update vs recompute
     "profile": "recbole_hydra.cli.profile",  # where a training epoch's time goes, against a FLOP floor
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
     "serve": "recbole_hydra.cli.serve",  # HTTP service: events in, recommendations out, states in a durable store

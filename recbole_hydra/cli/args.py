@@ -1,16 +1,23 @@
 """What the subcommands' argument parsing shares: option types and checks, config files, the
-grid's --dataset/--models, and stopping on SIGTERM like on Ctrl-C."""
+grid's --dataset/--models, the command line a result records, and stopping on SIGTERM like on Ctrl-C."""
 
 import argparse
 import contextlib
+import shlex
 import signal
 import threading
 
-from recbole_hydra.validation import ConfigError, positive_int, resource_amount
+from recbole_hydra.config_errors import ConfigError, positive_int, resource_amount
 
 INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
 
 DEFAULT_MODELS = ["HydraRec", "SASRec", "BERT4Rec"]
+
+
+def command_line(subcommand, argv, program=("python", "run_hydrarec.py")):
+    """The shell command that runs `subcommand` with `argv`, each argument quoted where the shell needs
+    it: what result files record as the command that made them, and what a resumed run is told to run."""
+    return shlex.join([*program, subcommand, *argv])
 
 
 def command_parser(**kwargs):

@@ -1,16 +1,15 @@
 """`run_hydrarec.py bench`: step time and peak memory against history length, HydraRec vs RecBole."""
 
 import argparse
-import shlex
 import sys
 
-from recbole_hydra.cli.args import command_parser
-from recbole_hydra.experiments.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
-from recbole_hydra.experiments.bench_runner import machine_summary, run_bench
+from recbole_hydra.cli.args import command_line, command_parser
+from recbole_hydra.config_errors import ConfigError, positive_float, positive_int, probability
+from recbole_hydra.experiments.benchmarks.bench_cells import DEFAULT_LENGTHS, DEFAULT_MODELS, BenchSettings
+from recbole_hydra.experiments.benchmarks.bench_runner import machine_summary, run_bench
 from recbole_hydra.model.mixers import MIXERS
 from recbole_hydra.runtime.model_names import sequential_model_class
 from recbole_hydra.runtime.patches import hide_recbole_warnings
-from recbole_hydra.validation import ConfigError, positive_float, positive_int, probability
 
 
 def parser():
@@ -163,18 +162,18 @@ def run(argv):
     hide_recbole_warnings()
     args = parser().parse_args(argv)
     _check(args)
-    from recbole_hydra.experiments.bench_report import clock_note, write_outputs
+    from recbole_hydra.experiments.reports.bench_report import clock_note, write_outputs
 
     settings = settings_from_args(args)
     machine = machine_summary(settings)
     print(f"bench on {machine}", flush=True)
     rows, layer_rows = run_bench(settings, progress=lambda line: print(line, flush=True))
-    command = "python run_hydrarec.py bench " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line("bench", argv)
     title = (
         f"{settings.token_budget} tokens per step (batch = {settings.token_budget} // N), D={settings.hidden_size}, "
         f"{settings.layers} layers, {settings.device}: a flat line is a cost linear in N"
     )
-    text = write_outputs(rows, layer_rows, args.output, command.strip(), machine, clock_note(settings), title)
+    text = write_outputs(rows, layer_rows, args.output, command, machine, clock_note(settings), title)
     print("\n" + text)
     print(f"results in {args.output}/: bench.csv, bench.md, bench.png, layer_overhead.csv", file=sys.stderr)
     return 0

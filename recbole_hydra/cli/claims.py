@@ -1,14 +1,14 @@
-"""`run_hydrarec.py claims`: the paper's claims as one comparison (experiments/claims.py); every other
+"""`run_hydrarec.py claims`: the paper's claims as one comparison (experiments/grids/claims.py); every other
 option is `compare`'s."""
 
 import os
 
 from recbole_hydra.cli import compare as compare_cli
 from recbole_hydra.cli.args import command_parser
-from recbole_hydra.experiments.claims import PEER_SETTINGS, PEERS, claims_models, references
-from recbole_hydra.experiments.claims_report import CLAIMS_NAME, write_claims_report
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.compare import CSV_NAME
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.experiments.grids.claims import PEER_SETTINGS, PEERS, claims_models, references
+from recbole_hydra.experiments.reports.claims_report import CLAIMS_NAME, write_claims_report
 
 
 def parser():

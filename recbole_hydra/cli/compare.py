@@ -1,7 +1,5 @@
 """`run_hydrarec.py compare`: several models and seeds, one protocol, one table."""
 
-import shlex
-
 from recbole_hydra.cli.args import (
     INTERRUPTED,
     add_address,
@@ -9,6 +7,7 @@ from recbole_hydra.cli.args import (
     add_dataset_and_models,
     check_positive_ints,
     check_resources_args,
+    command_line,
     command_parser,
     sigterm_as_interrupt,
 )
@@ -73,19 +72,20 @@ def _ray_runner(args, cpus):
     """The Ray cluster's runner (connected, its resources checked), or None to run on this machine."""
     if args.address is None:
         return None
-    from recbole_hydra.experiments.cluster import RayRunner
+    from recbole_hydra.experiments.runners.cluster import RayRunner
 
     return RayRunner(args.address, cpus=cpus, gpus=args.gpus_per_run or 0.0)
 
 
 def run(argv):
-    from recbole_hydra.experiments.compare import compare, run_in_subprocess, stop_runs
+    from recbole_hydra.experiments.compare import compare
+    from recbole_hydra.experiments.runners.local import run_in_subprocess, stop_runs
 
     args, rest = parser().parse_known_args(argv)
     check_positive_ints(args, "--seeds", "--threads", "--jobs")
     check_resources_args(args, "--cpus-per-run", "--gpus-per-run", needs_address=True)
     overrides = parse_overrides(rest)
-    command = shlex.join(["python", "run_hydrarec.py", "compare"] + list(argv))
+    command = command_line("compare", argv)
     cpus_per_run = 1.0 if args.cpus_per_run is None else args.cpus_per_run  # None: not given (needs --address)
     runner = _ray_runner(args, cpus_per_run)
     threads = args.threads

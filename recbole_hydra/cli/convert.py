@@ -1,7 +1,7 @@
 """`run_hydrarec.py convert`: a CSV/TSV of user, item, timestamp rows into RecBole atomic files."""
 
-from recbole_hydra.cli.args import command_parser, positive_int_arg
-from recbole_hydra.data.convert import convert
+from recbole_hydra.cli.args import command_line, command_parser, positive_int_arg
+from recbole_hydra.data.csv_to_atomic import convert
 from recbole_hydra.data.inter_checks import MIN_SEQUENTIAL_INTERACTIONS
 
 
@@ -44,7 +44,7 @@ def parser():
 
 def run(argv):
     args = parser().parse_args(argv)
-    args.argv = argv
+    args.command = command_line("convert", argv)  # recorded in the dataset's yaml
     inter, settings, summary, dropped = convert(args)  # a ConfigError: one line and exit 2 (cli.main)
     note = f", dropped {dropped} users with fewer than {args.min_user_interactions} interactions" if dropped else ""
     print(f"wrote {inter}: {summary.interactions} interactions, {summary.users} users, {summary.items} items{note}")

@@ -6,11 +6,11 @@ import os
 import torch
 
 from recbole_hydra.cli.args import command_parser, positive_int_arg
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments import lifelong_eval
-from recbole_hydra.experiments.tables import format_table
+from recbole_hydra.experiments.reports.tables import format_table
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime import inference
-from recbole_hydra.validation import ConfigError
 
 
 def parser():

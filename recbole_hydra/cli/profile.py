@@ -4,14 +4,13 @@ What is measured and how: experiments/epoch_profile.py.
 """
 
 import os
-import shlex
 
 import torch
 
-from recbole_hydra.cli.args import add_config_files, command_parser, positive_int_arg
-from recbole_hydra.data.inter_checks import check_dataset
+from recbole_hydra.cli.args import add_config_files, command_line, command_parser, positive_int_arg
 from recbole_hydra.experiments.epoch_profile import profile_epoch, write_profile
 from recbole_hydra.runtime.config import build_config, parse_overrides
+from recbole_hydra.runtime.datasets import check_dataset
 
 
 def parser():
@@ -42,7 +41,7 @@ def run(argv):
         f"{'bidirectional' if config['bidirectional'] else 'causal'}, train_scheme {config['train_scheme']}, "
         f"train_batch_size {config['train_batch_size']}, MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, "
         f"torch {torch.__version__}.",
-        "Command: `" + shlex.join(["python", "run_hydrarec.py", "profile", *argv]) + "`",
+        "Command: `" + command_line("profile", argv) + "`",
     ]
     print(write_profile(result, args.output, notes))
     print(f"wrote {os.path.join(args.output, 'profile.md')} and profile.csv")

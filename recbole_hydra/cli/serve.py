@@ -9,7 +9,7 @@ import os
 import torch
 
 from recbole_hydra.cli.args import add_address, command_parser, positive_int_arg
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.config_errors import ConfigError
 
 
 def port_arg(text):

@@ -3,13 +3,12 @@ baseline, per history length N and store. What is measured and how: experiments/
 
 import os
 import platform
-import shlex
 import sys
 
-from recbole_hydra.cli.args import command_parser, positive_int_arg
+from recbole_hydra.cli.args import command_line, command_parser, positive_int_arg
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments import serve_bench
 from recbole_hydra.runtime.config import parse_overrides
-from recbole_hydra.validation import ConfigError
 
 SMOKE = {"lengths": [50], "users": 16, "seconds": 2.0, "rate": 100.0, "max_requests": 1000, "concurrency": 4}
 SMOKE_STORES = ["sqlite", "redis"]  # unless --stores says otherwise
@@ -67,7 +66,7 @@ def run(argv):
         raise ConfigError("--rate and --seconds must be positive")
     rows = serve_bench.run(args.dataset, data_settings, lengths, args.models, stores, args.output, settings)
     notes = [
-        "command: python run_hydrarec.py serve-bench " + shlex.join(argv),
+        "command: " + command_line("serve-bench", argv),
         f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
         f"{platform.python_version()}; the load generator (async httpx) runs on the same CPUs as the server",
         f"{settings['users']} users with N events each before the loops; each request posts one event of a random "

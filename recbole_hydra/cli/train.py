@@ -1,13 +1,12 @@
 """`run_hydrarec.py [train]`: train and test one model, like RecBole's run_recbole.py."""
 
 import os
-import shlex
 import sys
 
-from recbole_hydra.cli.args import INTERRUPTED, add_config_files, command_parser, sigterm_as_interrupt
-from recbole_hydra.data.inter_checks import check_dataset
-from recbole_hydra.experiments.tables import metrics_table
+from recbole_hydra.cli.args import INTERRUPTED, add_config_files, command_line, command_parser, sigterm_as_interrupt
+from recbole_hydra.experiments.reports.tables import metrics_table
 from recbole_hydra.runtime.config import build_config, parse_overrides
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.run_checks import check_resume_checkpoint
 from recbole_hydra.runtime.training import TrainingInterrupted, train_and_test
 
@@ -41,8 +40,8 @@ def resume_command(argv, checkpoint):
             continue
         kept.append(arg)
     program = sys.argv[0] if sys.argv and sys.argv[0] else "run_hydrarec.py"
-    prefix = ["python", program] if program.endswith(".py") else [os.path.basename(program)]
-    return shlex.join(prefix + ["train"] + kept + ["--resume", checkpoint])
+    prefix = ["python", program] if program.endswith(".py") else [os.path.basename(program)]  # as it was started
+    return command_line("train", kept + ["--resume", checkpoint], program=prefix)
 
 
 def run(argv):

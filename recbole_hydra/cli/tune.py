@@ -1,6 +1,5 @@
 """`run_hydrarec.py tune`: a Ray Tune search per model, the same budget for each."""
 
-import shlex
 import sys
 
 from recbole_hydra.cli.args import (
@@ -9,6 +8,7 @@ from recbole_hydra.cli.args import (
     add_dataset_and_models,
     check_positive_ints,
     check_resources_args,
+    command_line,
     command_parser,
 )
 from recbole_hydra.runtime.config import parse_overrides
@@ -52,7 +52,7 @@ def run(argv):
     from recbole_hydra.experiments.tune import tune_models
     from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
 
-    command = shlex.join(["python", "run_hydrarec.py", "tune"] + list(argv))
+    command = command_line("tune", argv)
     table, finished = tune_models(
         args.models,
         args.dataset,

@@ -3,7 +3,7 @@
 RecBole reads atomic files with pandas and, on a malformed one, fails deep inside
 `create_dataset` with a traceback, or silently drops lines, or fails only after training has
 started. These checks stream each file once and stop at the first problem with one line that
-names the file, the line and what was expected. The converter (`recbole_hydra.data.convert`) uses
+names the file, the line and what was expected. The converter (`recbole_hydra.data.csv_to_atomic`) uses
 the same value checks on its input.
 
 Format (RecBole's): a header line of `name:type` entries (type: token, float, token_seq,
@@ -15,9 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-import yaml
-
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.config_errors import ConfigError
 
 FEATURE_TYPES = ("token", "float", "token_seq", "float_seq")  # RecBole's FeatureType values
 # pandas' default `na_values`: read_csv turns these strings into NaN even in a str column, and
@@ -58,7 +56,7 @@ class DatasetError(ConfigError):
 
 @dataclass(frozen=True)
 class InterSpec:
-    """What a `.inter` file must hold; `from_config` reads it off a RecBole Config."""
+    """What a `.inter` file must hold (runtime/datasets.py reads it off a RecBole Config)."""
 
     user_field: str = "user_id"
     item_field: str = "item_id"
@@ -70,30 +68,6 @@ class InterSpec:
     user_interval: Optional[str] = None  # RecBole's user_inter_num_interval, e.g. "[2,inf)"
     min_user_interactions: int = 1
     eval_min_interactions: int = 0  # some user needs this many for a non-empty validation set
-
-    @classmethod
-    def from_config(cls, config, benchmark=False):
-        from recbole.utils import ModelType
-
-        sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
-        eval_args = config["eval_args"] or {}
-        ordered = sequential or eval_args.get("order") == "TO"
-        load_col, unload_col = config["load_col"], config["unload_col"] or {}
-        if load_col is not None:
-            load_col = None if load_col.get("inter") == "*" else tuple(load_col.get("inter") or ())
-        return cls(
-            user_field=config["USER_ID_FIELD"],
-            item_field=config["ITEM_ID_FIELD"],
-            time_field=config["TIME_FIELD"] if ordered else None,
-            separator=config["field_separator"],
-            encoding=config["encoding"],
-            load_col=load_col,
-            unload_col=tuple(unload_col.get("inter") or ()),
-            # Benchmark files are already split and RecBole filters nothing in them.
-            user_interval=None if benchmark else config["user_inter_num_interval"],
-            min_user_interactions=MIN_SEQUENTIAL_INTERACTIONS if sequential and not benchmark else 1,
-            eval_min_interactions=0 if benchmark else validation_needs(eval_args, sequential),
-        )
 
     def loads(self, field):
         return (self.load_col is None or field in self.load_col) and field not in self.unload_col
@@ -360,35 +334,3 @@ def _check_user_counts(path, spec, counts, user_at):
             "user to reach the validation set, so it would be empty and early stopping would select nothing"
         )
     return len(kept)
-
-
-# ----- a dataset, as a Config names it ----------------------------------------------------
-
-
-def _recbole_downloads(name):
-    """True for the datasets RecBole fetches itself when their folder is missing."""
-    import recbole
-
-    urls = os.path.join(os.path.dirname(recbole.__file__), "properties", "dataset", "url.yaml")
-    with open(urls, encoding="utf-8") as f:
-        return name in (yaml.safe_load(f) or {})
-
-
-def check_dataset(config):
-    """Check the atomic files RecBole will load for `config`; one InterSummary per `.inter` file.
-
-    Call it right after build_config and before anything writes to disk: it raises DatasetError
-    (a ConfigError, so the CLI prints one line and exits 2) at the first problem.
-    """
-    folder, name = config["data_path"], config["dataset"]
-    if not os.path.isdir(folder):
-        if _recbole_downloads(name):
-            return []  # RecBole downloads its own well-formed files on first use
-        raise DatasetError(
-            f"{folder}: dataset folder not found (config keys data_path and dataset={name!r}); expected "
-            f"{os.path.join(folder, name + '.inter')} in RecBole's atomic format (see dataset/README.md)"
-        )
-    benchmark = config["benchmark_filename"]
-    files = [f"{name}.{part}.inter" for part in benchmark] if benchmark else [f"{name}.inter"]
-    spec = InterSpec.from_config(config, benchmark=bool(benchmark))
-    return [check_inter_file(os.path.join(folder, filename), spec) for filename in files]

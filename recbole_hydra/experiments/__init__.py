@@ -1,14 +1,18 @@
 """Experiments: grids of runs and the tables they write. The only room that imports Ray or matplotlib.
 
-grid.py                the shared protocol and the (model, mode) rows a --models list means
-tables.py              result rows into markdown and CSV tables
-compare.py             `compare`: the model × mode × seed grid, each run in its own process
-comparison_report.py   comparison.md and comparison.png
-tune.py                `tune`: a Ray Tune search per (model, mode)
-search_spaces.py       properties/search/<Model>.yaml, read and checked
-tuning_results.py      a tune folder read back: layout, settings, best configs
-bench_cells.py         `bench`: what one (model, N) cell measures
-bench_runner.py        running the cells, each in a fresh process
-bench_report.py        bench.csv, bench.md, bench.png
-stream_bench.py        `stream`: a streamed update against a full recompute
+Commands at the top plan, run and write, through four sub-rooms by job:
+
+    compare.py     `compare` (and `claims`): the model × mode × seed grid, each run in its own process
+    tune.py        `tune`: a Ray Tune search per (model, mode)
+    epoch_profile.py   `profile`: one training epoch, stage by stage, against a FLOP floor
+    serve_bench.py     `serve-bench`: load test of `serve` over HTTP (cells, servers, report)
+    serve_load.py      the load generator serve_bench drives (async httpx, bounded)
+    lifelong_eval.py   `lifelong-eval`: test accuracy of a stream over the last N events and over the whole history
+    grids/         what runs: a --models spec → rows → runs with their settings, one budget, the claims grid
+    runners/       where a run trains: a fresh process on this machine, or a Ray task on a cluster
+    benchmarks/    `bench` and `stream`: what a cell measures and how, run each in a fresh process
+    reports/       tables, and the files each command writes and reads back
+
+Sub-rooms import one way (tests/test_layout.py): benchmarks → grids; reports → grids, benchmarks;
+the two commands → all of them.
 """

@@ -1,44 +1,49 @@
 """Several models × seeds under one evaluation protocol: rows in a CSV, a summary table, a plot.
 
-Each (model, mode, seed) run trains and tests in its own spawned process: a process's peak
-RSS only ever grows, so sharing one process would charge every model with the largest
-earlier peak; a crash (or the OOM killer) then takes down one run, not the comparison.
-Every finished run is written to DIR/comparison.csv at once, so a rerun skips it; a run cut
-short (Ctrl-C, a kill, the end of a session) goes on from its last finished epoch.
-
-`compare(runner=...)` says where the runs go: `run_in_subprocess` (this machine, the default) or
-`cluster.RayRunner` (a Ray cluster). A runner is called as `runner(entry, dataset, threads, workdir,
-quiet)` and returns (result, resolved config, where: device, node_id and host); it may have
-`placement` (a line for comparison.md on where the runs went) and `stop()` (called on Ctrl-C).
+Each (model, mode, seed) run trains and tests in its own process, which a runner starts:
+`compare(runner=...)` says where the runs go, `runners.local.run_in_subprocess` (this machine, the
+default) or `runners.cluster.RayRunner` (a Ray cluster). Every finished run is written to
+DIR/comparison.csv at once, so a rerun skips it; a run cut short (Ctrl-C, a kill, the end of a
+session) goes on from its last finished epoch.
 """
 
 import dataclasses
-import hashlib
-import json
-import multiprocessing
 import os
-import re
-import signal
-import socket
 import sys
-import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 import yaml
 
-from recbole_hydra.experiments.budget import budget_of, check_one_budget
-from recbole_hydra.experiments.comparison_report import settings_section, write_reports
-from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models, model_modes
-from recbole_hydra.experiments.tables import format_elapsed, read_rows, reference_label, write_rows
-from recbole_hydra.experiments.tuning_results import check_no_overlap, read_tuned, search_differences, summary_path
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.grids.grid import (
+    Entry,
+    expand_models,
+    model_modes,
+    plan_runs,
+    planned_entry,
+    shared_settings,
+)
+from recbole_hydra.experiments.reports.comparison_report import settings_section, write_reports
+from recbole_hydra.experiments.reports.tables import (
+    format_elapsed,
+    read_rows,
+    record_command,
+    reference_label,
+    write_rows,
+)
+from recbole_hydra.experiments.reports.tuning_results import (
+    check_no_overlap,
+    read_tuned,
+    search_differences,
+    summary_path,
+)
+from recbole_hydra.experiments.runners.local import console_path, run_in_subprocess
 from recbole_hydra.files import write_atomic
-from recbole_hydra.runtime.checkpoints import last_checkpoint_path
-from recbole_hydra.runtime.config import build_config, plain, read_config_files
-from recbole_hydra.runtime.model_names import PLUGIN_MODELS
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.runtime.config import plain
+from recbole_hydra.runtime.train_scheme import scheme_for
 
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
 
@@ -60,43 +65,7 @@ COST_COLUMNS = [
 LAST_COLUMNS = ["threads", "device", "node_id", "host", "settings_hash", "config_file", "checkpoint", "error"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One run of the grid: a model in one mode (and variant) with one seed, and the exact settings it runs with."""
-
-    model: str
-    mode: str
-    variant: str
-    seed: int
-    settings: dict
-
-    @property
-    def name(self):
-        variant = "-" + re.sub(r"[^A-Za-z0-9_.=+-]", "_", self.variant) if self.variant else ""
-        return f"{self.model}-{self.mode}{variant}-{self.seed}"
-
-    @property
-    def key(self):
-        return (self.model, self.mode, self.variant, str(self.seed))
-
-    @property
-    def settings_hash(self):
-        text = json.dumps(self.settings, sort_keys=True, default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-    @property
-    def checkpoint_file(self):
-        """One file per run and settings: a rerun finds the -last.pth of its own cut-short run,
-        never one trained with other settings."""
-        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{self.settings_hash}.pth")
-
-    def resume_file(self):
-        """The last-epoch checkpoint this run left when it was cut short, or None."""
-        last = last_checkpoint_path(self.checkpoint_file)
-        return last if os.path.isfile(last) else None
-
-
-# ----- the grid -----------------------------------------------------------------------
+# ----- the references of the table ----------------------------------------------------------
 
 
 def resolve_references(specs, rows):
@@ -121,165 +90,6 @@ def resolve_references(specs, rows):
         if keys[0] not in references:
             references.append(keys[0])
     return references
-
-
-def with_tuned(rows, tuned):
-    """Each row's own settings with its tuned config under them (the mode and the row's settings win)."""
-    tuned = tuned or {}
-    return [row._replace(settings={**tuned.get(row.key, {}), **row.settings}) for row in rows]
-
-
-def run_settings(row, common, seed):
-    """The exact settings of one run: shared < the row's own < the seed; HydraRec's training scheme
-    written out, so that a folder made under another default scheme is never mistaken for this one."""
-    settings = {**common, **row.settings, "seed": seed}
-    if row.model in PLUGIN_MODELS:
-        settings["train_scheme"] = row.train_scheme(common)
-    return settings
-
-
-def common_settings(config_files, overrides, output_dir):
-    """Protocol < the user's files < the user's --key=value, with paths made absolute.
-
-    Absolute because each run changes into DIR (RecBole writes log/ into its working directory).
-    """
-    settings = {**PROTOCOL, **read_config_files(config_files), **overrides}
-    settings["data_path"] = os.path.abspath(settings.get("data_path", "dataset/"))
-    settings.setdefault("checkpoint_dir", os.path.join(output_dir, "saved"))
-    settings["checkpoint_dir"] = os.path.abspath(settings["checkpoint_dir"])
-    settings.setdefault("show_progress", False)
-    return settings
-
-
-def plan(models, dataset, seeds, common, tuned=None):
-    """(every Entry of the grid, seed-major, and the one training budget all of them share).
-
-    A partial run is a full comparison with fewer seeds. `tuned`: {(model, mode, variant): settings}
-    from `tune`, on top of the shared settings. Builds each model's config once, so a bad model name,
-    key or value, or a row with its own budget (budget.py), fails before anything runs.
-    """
-    check_no_mode_setting(common)
-    first_seed = common.get("seed", 2020)
-    if not isinstance(first_seed, int) or isinstance(first_seed, bool):
-        raise ConfigError(f"--seed must be an integer (the first of the seeds), got {first_seed!r}")
-    rows = with_tuned(expand_models(models), tuned)
-    budgets = {}
-    for row in rows:
-        config = build_config(row.model, dataset, overrides=run_settings(row, common, first_seed))
-        budgets[row.spec] = budget_of(config)
-        if dataset != "ml-100k" and not os.path.isdir(config["data_path"]):
-            raise ConfigError(
-                f"dataset '{dataset}' not found: expected RecBole atomic files in {config['data_path']} "
-                "(ml-100k ships with RecBole; point --data_path=DIR at the folder holding <dataset>/)"
-            )
-    entries = [
-        Entry(row.model, row.mode, row.variant, seed, run_settings(row, common, seed))
-        for seed in range(first_seed, first_seed + seeds)
-        for row in rows
-    ]
-    return entries, check_one_budget(budgets)
-
-
-# ----- one run, in its own process --------------------------------------------------------
-
-
-def _exit_with_parent():
-    """Stop this run when the process that started it is gone (a compare killed with -9, a lost Ray
-    node's worker): nobody would collect its result, and it would go on writing the -last.pth
-    that a rerun, or a retry on another node, resumes from."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _run_entry(model, dataset, settings, threads, workdir, console_file=None, checkpoint_file=None, resume_file=None):
-    """Child process: build the config, train and test; (RunResult as dict, resolved config, device).
-
-    With `console_file`, everything the run prints goes there instead of the shared terminal.
-    """
-    _exit_with_parent()
-    if console_file:
-        os.makedirs(os.path.dirname(console_file), exist_ok=True)
-        with open(console_file, "a", encoding="utf-8") as console:
-            os.dup2(console.fileno(), 1)
-            os.dup2(console.fileno(), 2)
-
-    import torch
-
-    import recbole_hydra  # noqa: F401  registers HydraRec in this fresh interpreter
-    from recbole_hydra.runtime.patches import hide_recbole_warnings
-    from recbole_hydra.runtime.training import train_and_test
-
-    hide_recbole_warnings()
-    if threads:
-        torch.set_num_threads(threads)
-    os.chdir(workdir)
-    config = build_config(model, dataset, overrides=settings)
-    resolved = {key: plain(value) for key, value in config.final_config_dict.items()}
-    result = train_and_test(config, checkpoint_file=checkpoint_file, resume_file=resume_file)
-    return dataclasses.asdict(result), resolved, str(config["device"])
-
-
-def console_path(workdir, entry):
-    return os.path.join(workdir, "log", "console", f"{entry.name}.log")
-
-
-_live_pools = set()  # the one-process pools of the runs in progress, for stop_runs
-
-
-def spawn_run(model, dataset, settings, threads, workdir, console_file, checkpoint_file, resume_file):
-    """Train and test in a fresh spawned interpreter; (result, resolved config, device).
-
-    The run's exceptions come back as exceptions; BrokenProcessPool if its process died.
-    """
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        _live_pools.add(pool)  # before its process starts: a kill in between must still reach it
-        try:
-            return pool.submit(
-                _run_entry, model, dataset, settings, threads, workdir, console_file, checkpoint_file, resume_file
-            ).result()
-        finally:
-            _live_pools.discard(pool)
-
-
-def run_in_subprocess(entry, dataset, threads, workdir, quiet=False):
-    """Run one entry in its own process on this machine; (result, resolved config, where).
-
-    `quiet`: the run's output goes to its console file (side-by-side runs would interleave).
-    """
-    console_file = console_path(workdir, entry) if quiet else None
-    where = {"node_id": "", "host": socket.gethostname()}
-    try:
-        result, resolved, device = spawn_run(
-            entry.model,
-            dataset,
-            entry.settings,
-            threads,
-            workdir,
-            console_file,
-            entry.checkpoint_file,
-            entry.resume_file(),
-        )
-    except Exception as error:
-        error.where = where  # a failed run's row says where it ran, as a finished one does
-        raise
-    return result, resolved, {**where, "device": device}
-
-
-def stop_runs(signum=signal.SIGTERM):
-    """Signal every run in progress. A `kill` reaches only the process it names (Ctrl-C reaches
-    them all), and a run left behind would go on training with nobody to collect its result.
-    A killed run loses at most the epoch in progress: its -last.pth is written atomically."""
-    for pool in list(_live_pools):
-        for process in list(getattr(pool, "_processes", {}).values()):  # no public way to the workers
-            if process.is_alive():
-                os.kill(process.pid, signum)
 
 
 # ----- rows and files ---------------------------------------------------------------------
@@ -308,12 +118,11 @@ def upsert(rows, row, order=()):
 
 def _identity(entry):
     """The columns that say which run a row is."""
-    scheme = entry.settings.get("train_scheme", "prefix")
     return {
         "model": entry.model,
         "mode": entry.mode,
         "variant": entry.variant,
-        "train_scheme": scheme,
+        "train_scheme": scheme_for(entry.model, entry.settings),
         "seed": entry.seed,
     }
 
@@ -400,38 +209,164 @@ def write_resolved_config(entry, resolved, output_dir):
 # ----- the whole comparison ------------------------------------------------------------------
 
 
-def _refuse_mixed_settings(rows, common, replaced, csv_path, tuned=None):
+@dataclasses.dataclass
+class Plan:
+    """What one compare command runs (grids/grid.py planned it) and where it writes."""
+
+    dataset: str
+    output_dir: str
+    common: dict  # the settings every run shares
+    entries: list  # every run of the grid, seed-major
+    budget: dict  # the one training budget of every run
+    references: list  # the row keys the table's ratios divide by
+    tuned: dict  # {(model, mode, variant): best config} from `tune`
+    tuned_file: str = None
+
+    @property
+    def csv_path(self):
+        return os.path.join(self.output_dir, CSV_NAME)
+
+    @property
+    def metric(self):
+        """The test metric named in progress lines: the one validation selects on."""
+        return "test_" + self.common["valid_metric"].lower()
+
+
+def plan_comparison(models, dataset, seeds, output_dir, config_files, overrides, references, tuned):
+    """Every check that needs no run, before anything is written: settings, models, tuned configs, budget, data."""
+    output_dir = os.path.abspath(output_dir)
+    common = shared_settings(config_files, dict(overrides or {}))
+    # Absolute: each run changes into DIR (RecBole writes log/ into its working directory).
+    common["checkpoint_dir"] = os.path.abspath(common.get("checkpoint_dir", os.path.join(output_dir, "saved")))
+    common.setdefault("show_progress", False)
+    rows = expand_models(models)
+    tuned_file = summary_path(tuned) if tuned else None
+    tuned_configs = read_tuned(tuned_file, rows) if tuned else {}
+    check_no_overlap(tuned_configs, common)
+    entries, budget = plan_runs(models, dataset, seeds, common, tuned_configs)
+    reference_keys = resolve_references(references, rows)
+    return Plan(dataset, output_dir, common, entries, budget, reference_keys, tuned_configs, tuned_file)
+
+
+def pending_runs(plan, redo):
+    """The runs not yet in the CSV (all with `redo`); the CSV's finished rows must share this plan's settings."""
+    rows = read_rows(plan.csv_path)
+    replaced = {entry.key for entry in plan.entries} if redo else set()
+    _refuse_mixed_settings(rows, plan, replaced)
+    done = {row_key(row) for row in rows if row.get("status") == "ok"}
+    return [entry for entry in plan.entries if redo or entry.key not in done]
+
+
+def _refuse_mixed_settings(rows, plan, replaced):
     """Every finished row in the CSV must come from the settings of this command (one table, one protocol).
 
-    A row's settings are `common` plus what its model, mode (and tuned config) and seed add, so each
-    row can be checked, also rows of models this command does not list. `replaced` rows (--redo)
-    will be run again.
+    A row's settings are the shared ones plus what its model, mode (and tuned config) and seed add,
+    so each row can be checked, also rows of models this command does not list. `replaced` rows
+    (--redo) will be run again.
     """
     stale = []
     for row in rows:
         if row.get("status") != "ok" or row_key(row) in replaced:
             continue
-        variant = row.get("variant") or ""
-        key = (row["model"], row["mode"], variant)
-        planned = [r for r in with_tuned(_safe_modes(Row(*key, {}).spec), tuned) if r.key == key]
-        seed = int(row["seed"])
-        expected = Entry(
-            row["model"], row["mode"], variant, seed, run_settings(planned[0], common, seed) if planned else {}
-        )
-        if not planned or row.get("settings_hash") != expected.settings_hash:
-            stale.append(expected.name)
+        key, seed = (row["model"], row["mode"], row.get("variant") or ""), int(row["seed"])
+        expected = planned_entry(key, seed, plan.common, plan.tuned)
+        if expected is None or row.get("settings_hash") != expected.settings_hash:
+            stale.append(Entry(*key, seed, {}).name)
     if stale:
         raise ConfigError(
-            f"{csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
+            f"{plan.csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
             + (", or --redo to run them again" if not replaced else "")
         )
 
 
-def _safe_modes(model):
+def _announce(plan, pending, jobs, placement):
+    """What is about to run, and where a tuned config's search ran with other shared settings."""
+    print(
+        f"compare: {len(plan.entries)} runs on {plan.dataset}, {len(plan.entries) - len(pending)} already in "
+        f"{plan.csv_path}, {len(pending)} to run" + (f", {placement}" if jobs > 1 else ""),
+        flush=True,
+    )
+    for search in plan.tuned:
+        for key, then, now in search_differences(plan.tuned_file, search, plan.common):
+            print(
+                f"compare: note: the search of {reference_label(search)} ran with {key}={then}, "
+                f"this comparison uses {now}",
+                flush=True,
+            )
+
+
+def run_one(entry, plan, runner, threads, quiet):
+    """Run one entry with `runner`, in the calling thread (which only waits); returns its CSV row.
+
+    One failed run never stops the others: its failure is its row.
+    """
+    config_file = write_entry_config(entry, plan.dataset, plan.output_dir)
     try:
-        return model_modes(model)
-    except ConfigError:
-        return []
+        result, resolved, where = runner(entry, plan.dataset, threads, plan.output_dir, quiet=quiet)
+        write_resolved_config(entry, resolved, plan.output_dir)
+        row = result_row(entry, result, where, threads, config_file)
+    except BrokenProcessPool as error:
+        died = "the run's process died (killed, or out of memory)"
+        row = failed_row(entry, died, threads, config_file, getattr(error, "where", None))
+    except Exception as error:
+        traceback.print_exception(error)
+        text = f"{type(error).__name__}: {error}".replace("\n", " ")
+        # A runner on a cluster tells where the run failed in the error's `where`.
+        row = failed_row(entry, text, threads, config_file, getattr(error, "where", None))
+    return with_relative_paths(row, plan.output_dir)
+
+
+def run_pending(plan, pending, runner, threads, jobs, write_row, start):
+    """Run `pending`, `jobs` side by side; `write_row(row)` as each finishes, in this thread only.
+
+    `start`: the comparison's start (time.monotonic()), for the elapsed time in progress lines.
+    """
+    labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
+
+    def started(entry):  # in the pool's thread, as the run starts
+        where = f" (output: {console_path(plan.output_dir, entry)})" if jobs > 1 else ""
+        resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
+        print(
+            f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
+            flush=True,
+        )
+        return run_one(entry, plan, runner, threads, quiet=jobs > 1)
+
+    # Threads only wait: each run trains in its own process. The pool takes entries in order,
+    # so a cut-short comparison still holds whole seeds. Only this thread writes the files.
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="compare")
+    futures = {pool.submit(started, entry): entry for entry in pending}
+    try:
+        for future in as_completed(futures):
+            entry, row = futures[future], future.result()
+            _report_finished(labels[entry.key], row, plan.metric)
+            write_row(row)
+    except KeyboardInterrupt:
+        if hasattr(runner, "stop"):  # runs elsewhere (a Ray cluster) do not get this process's Ctrl-C
+            runner.stop()
+        print(
+            "\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
+            "last finished epoch: rerun the same command to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
+    finally:
+        # On Ctrl-C the runs in progress stop too (their processes get the signal); runs not yet
+        # started are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _report_finished(label, row, metric):
+    on = f" on {row['host']} (node {row['node_id'][:8]})" if row.get("node_id") else ""
+    if row["status"] == "ok":
+        print(
+            f"{label}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
+            f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch{on}",
+            flush=True,
+        )
+    else:
+        print(f"{label} FAILED{on}: {row['error']}", file=sys.stderr, flush=True)
 
 
 def compare(
@@ -456,103 +391,30 @@ def compare(
     `references` (model specs, default SASRec) are the rows the table's cost ratios divide by.
     `tuned`: a `tune` output folder (or its tuning_summary.csv); each model runs its best config.
     """
-    output_dir = os.path.abspath(output_dir)
-    common = common_settings(config_files, dict(overrides or {}), output_dir)
-    grid_rows = expand_models(models)
-    tuned_file = summary_path(tuned) if tuned else None
-    tuned_configs = read_tuned(tuned_file, grid_rows) if tuned else {}
-    check_no_overlap(tuned_configs, common)
-    entries, budget = plan(models, dataset, seeds, common, tuned_configs)
-    reference_keys = resolve_references(references, grid_rows)
-    os.makedirs(output_dir, exist_ok=True)
-    csv_path = os.path.join(output_dir, CSV_NAME)
-    rows = read_rows(csv_path)
-    done = {row_key(r) for r in rows if r.get("status") == "ok"}
-    _refuse_mixed_settings(rows, common, {e.key for e in entries} if redo else set(), csv_path, tuned_configs)
-    pending = [e for e in entries if redo or e.key not in done]
-    order = [e.key for e in entries]
+    plan = plan_comparison(models, dataset, seeds, output_dir, config_files, overrides, references, tuned)
+    os.makedirs(plan.output_dir, exist_ok=True)
+    pending = pending_runs(plan, redo)
     jobs = jobs or max(len(pending), 1)
-    command = command or " ".join(sys.argv)
-    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    command = record_command(plan.output_dir, command)
     placement = getattr(runner, "placement", None) or f"runs side by side: {jobs}"
     settings_text = settings_section(
-        common, sorted({e.seed for e in entries}), threads, placement, command, tuned_configs, tuned, budget
+        plan.common, sorted({e.seed for e in plan.entries}), threads, placement, command, plan.tuned, tuned, plan.budget
     )
-    metric = "test_" + common["valid_metric"].lower()
 
-    print(
-        f"compare: {len(entries)} runs on {dataset}, {len(entries) - len(pending)} already in {csv_path}, "
-        f"{len(pending)} to run" + (f", {placement}" if jobs > 1 else ""),
-        flush=True,
-    )
-    for search in tuned_configs:
-        for key, then, now in search_differences(tuned_file, search, common):
-            print(
-                f"compare: note: the search of {reference_label(search)} ran with {key}={then}, "
-                f"this comparison uses {now}",
-                flush=True,
-            )
+    def write(rows):
+        """comparison.md and comparison.png from the rows so far; returns the markdown."""
+        return write_reports(rows, plan.output_dir, dataset, settings_text, plan.metric, plan.references)
+
+    def write_row(row):
+        rows = upsert(read_rows(plan.csv_path), row, [entry.key for entry in plan.entries])
+        write_comparison(plan.csv_path, rows)
+        write(rows)
+
+    _announce(plan, pending, jobs, placement)
     start = time.monotonic()
-    labels = {entry.key: f"[{index}/{len(pending)}] {entry.name}" for index, entry in enumerate(pending, 1)}
-
-    def run_one(entry):
-        """Runs in a pool thread that waits on the entry's own process; returns its CSV row."""
-        where = f" (output: {console_path(output_dir, entry)})" if jobs > 1 else ""
-        resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
-        print(
-            f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
-            flush=True,
-        )
-        config_file = write_entry_config(entry, dataset, output_dir)
-        try:
-            result, resolved, where = runner(entry, dataset, threads, output_dir, quiet=jobs > 1)
-            write_resolved_config(entry, resolved, output_dir)
-            row = result_row(entry, result, where, threads, config_file)
-        except BrokenProcessPool as error:
-            died = "the run's process died (killed, or out of memory)"
-            row = failed_row(entry, died, threads, config_file, getattr(error, "where", None))
-        except Exception as error:  # one failed run must not stop the others
-            traceback.print_exception(error)
-            text = f"{type(error).__name__}: {error}".replace("\n", " ")
-            # A runner on a cluster tells where the run failed in the error's `where`.
-            row = failed_row(entry, text, threads, config_file, getattr(error, "where", None))
-        return with_relative_paths(row, output_dir)
-
-    # Threads only wait: each run trains in its own process. The pool takes entries in order,
-    # so a cut-short comparison still holds whole seeds. Only this thread writes the files.
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="compare")
-    futures = {pool.submit(run_one, entry): entry for entry in pending}
-    try:
-        for future in as_completed(futures):
-            entry, row = futures[future], future.result()
-            on = f" on {row['host']} (node {row['node_id'][:8]})" if row.get("node_id") else ""
-            if row["status"] == "ok":
-                print(
-                    f"{labels[entry.key]}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
-                    f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch{on}",
-                    flush=True,
-                )
-            else:
-                print(f"{labels[entry.key]} FAILED{on}: {row['error']}", file=sys.stderr, flush=True)
-            rows = upsert(read_rows(csv_path), row, order)
-            write_comparison(csv_path, rows)
-            write_reports(rows, output_dir, dataset, settings_text, metric, reference_keys)
-    except KeyboardInterrupt:
-        if hasattr(runner, "stop"):  # runs elsewhere (a Ray cluster) do not get this process's Ctrl-C
-            runner.stop()
-        print(
-            "\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
-            "last finished epoch: rerun the same command to resume",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise
-    finally:
-        # On Ctrl-C the runs in progress stop too (their processes get the signal); runs not yet
-        # started are dropped.
-        pool.shutdown(wait=True, cancel_futures=True)
-
-    text = write_reports(read_rows(csv_path), output_dir, dataset, settings_text, metric, reference_keys)
-    print(f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {output_dir}\n", flush=True)
+    run_pending(plan, pending, runner, threads, jobs, write_row, start)
+    text = write(read_rows(plan.csv_path))
+    print(
+        f"\ncompare: finished in {format_elapsed(time.monotonic() - start)}; results in {plan.output_dir}\n", flush=True
+    )
     return text

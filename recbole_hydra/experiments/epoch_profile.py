@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from recbole_hydra.experiments.tables import format_table, write_rows
+from recbole_hydra.experiments.reports.tables import format_table, write_rows
 from recbole_hydra.files import write_atomic
 from recbole_hydra.model.losses import CPU_CHUNK_LOGITS
 from recbole_hydra.runtime.training import make_trainer, prepare

@@ -24,7 +24,7 @@ import sys
 import time
 
 from recbole_hydra.experiments import serve_load
-from recbole_hydra.experiments.tables import format_table, write_rows
+from recbole_hydra.experiments.reports.tables import format_table, write_rows
 from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.inference import item_tokens, save_untrained_checkpoint

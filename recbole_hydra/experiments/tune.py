@@ -25,32 +25,33 @@ import os
 import sys
 import time
 
-from recbole_hydra.experiments.budget import BUDGET_KEYS
-from recbole_hydra.experiments.cluster import check_resources, connect
-from recbole_hydra.experiments.grid import PROTOCOL, Row, check_no_mode_setting, expand_models
-from recbole_hydra.experiments.search_spaces import ray_space, read_space, space_file
-from recbole_hydra.experiments.tables import format_elapsed, format_table, read_rows, write_rows
-from recbole_hydra.experiments.tuning_results import (
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.grids.budget import BUDGET_KEYS
+from recbole_hydra.experiments.grids.grid import Row, check_no_mode_setting, expand_models, shared_settings
+from recbole_hydra.experiments.grids.search_spaces import ray_space, read_space, space_file
+from recbole_hydra.experiments.reports.tables import format_elapsed, read_rows, record_command, write_rows
+from recbole_hydra.experiments.reports.tuning_results import (
+    PLACE,
     RAY_DIR,
+    SUMMARY_FIRST,
+    SUMMARY_LAST,
     SUMMARY_NAME,
+    TRIALS_FIRST,
     TRIALS_NAME,
     best_config_cell,
-    best_config_of,
     search_key,
     search_name,
     search_settings_file,
+    summary_markdown,
 )
+from recbole_hydra.experiments.runners.cluster import check_resources, connect
 from recbole_hydra.files import write_atomic
-from recbole_hydra.runtime.config import build_config, plain, read_config_files
+from recbole_hydra.runtime.config import build_config, plain
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
-from recbole_hydra.runtime.model_names import PLUGIN_MODELS
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.runtime.train_scheme import scheme_for
 
 METRIC = "valid_score"  # RecBole's valid_metric, whatever it is, under one name for ASHA
-PLACE = ["node_id", "host", "device"]  # where a trial ran, reported with its scores
-SUMMARY_FIRST = ["model", "mode", "variant", "train_scheme", "status", "trials", "failed_trials"]
-SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
-TRIALS_FIRST = ["model", "mode", "variant", "train_scheme", "trial", "status", "epochs"]
 
 
 # ----- one trial, inside a Ray worker ------------------------------------------------------------
@@ -60,12 +61,11 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     """Train one sampled config with RecBole's Trainer; report the validation metric every epoch."""
     import torch
     from ray.air import session
-    from recbole.utils import get_trainer
 
     import recbole_hydra  # noqa: F401  registers HydraRec in the worker
-    from recbole_hydra.experiments.cluster import device_settings, here
+    from recbole_hydra.experiments.runners.cluster import device_settings, here
     from recbole_hydra.runtime.patches import hide_recbole_warnings
-    from recbole_hydra.runtime.training import prepare
+    from recbole_hydra.runtime.training import make_trainer, prepare
 
     hide_recbole_warnings()
     torch.set_num_threads(threads)
@@ -74,7 +74,7 @@ def trial(params, model, dataset, settings, checkpoint_root, threads):
     config = build_config(model, dataset, overrides=overrides)
     where = {**here(), "device": str(config["device"])}
     recommender, train_data, valid_data, _ = prepare(config)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
+    trainer = make_trainer(config, recommender)
 
     def report(epoch, valid_score):  # RecBole calls this after each validation (eval_step is 1)
         session.report(
@@ -107,7 +107,7 @@ class Search:
             "model": model,
             "mode": mode,
             "variant": variant,
-            "train_scheme": self.settings.get("train_scheme", "prefix"),
+            "train_scheme": scheme_for(model, self.settings),
         }
 
 
@@ -122,10 +122,7 @@ def _search_settings(common, row, max_epochs):
             f"--models {row.spec} sets {', '.join(own_budget)}, part of the training budget every search "
             "shares; set it once for all (--max-epochs, --stopping_step=P, --train_time_budget=S)"
         )
-    settings = {**common, **row.settings, "epochs": max_epochs, "eval_step": 1}
-    if row.model in PLUGIN_MODELS:  # written out: a search made under another default scheme differs
-        settings["train_scheme"] = row.train_scheme(common)
-    return settings
+    return {**row.run_settings(common), "epochs": max_epochs, "eval_step": 1}
 
 
 def run_search(
@@ -219,14 +216,10 @@ def best_trial(grid, bigger):
 
 def evaluate_on_test(checkpoint_file):
     """Test metrics of a trial's best-validation checkpoint, with RecBole's own loader and evaluator."""
-    from recbole.quick_start import load_data_and_model  # patched (runtime/patches.py) to trust this file
-    from recbole.utils import get_trainer
-
     import recbole_hydra  # noqa: F401  registers HydraRec (in a Ray worker too)
+    from recbole_hydra.runtime.saved_models import evaluate_saved_model
 
-    config, model, _, _, _, test_data = load_data_and_model(checkpoint_file)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+    return evaluate_saved_model(checkpoint_file)
 
 
 def evaluate_on_node(checkpoint_file, node_id):
@@ -356,27 +349,6 @@ def _record_settings(path, recorded):
         write_atomic(path, json.dumps(recorded, indent=2, sort_keys=True))
 
 
-def summary_markdown(rows, dataset, num_samples, max_epochs):
-    metrics = []
-    for row in rows:
-        metrics += [key for key in row if key.startswith(("best_valid_", "test_")) and key not in metrics]
-    shown = [key for key in metrics if key.startswith("best_valid_") or key.endswith("@10")]
-    table_rows = []
-    for row in rows:
-        config = best_config_of(row, SUMMARY_NAME) or {}
-        table_rows.append({**row, "best_config": ", ".join(f"{k}={_short(v)}" for k, v in config.items())})
-    table = format_table(table_rows, SUMMARY_FIRST + shown + ["best_epoch", "best_config"])
-    return (
-        f"# Tuning on {dataset}\n\nEach model and mode: {num_samples} trials of at most {max_epochs} epochs "
-        "(ASHA early stopping on the validation metric, Optuna TPE). Test metrics: the best trial's "
-        "best-validation checkpoint, evaluated once after the search.\n\n" + table + "\n"
-    )
-
-
-def _short(value):
-    return f"{value:.4g}" if isinstance(value, float) else value
-
-
 def start_local_ray(num_cpus=None, **init_args):
     """A Ray instance of this machine alone, whatever RAY_ADDRESS says: Ray would otherwise join the
     cluster it names (and refuse num_cpus); a cluster is joined only through --address."""
@@ -403,18 +375,33 @@ def tune_models(
 ):
     """Search every (model, mode, variant) in turn; returns (markdown summary, finished?)."""
     try:
-        import ray
         import ray.tune  # noqa: F401
     except ImportError:
         raise ConfigError("tune needs Ray Tune: pip install 'recbole-hydra[tune]'") from None
 
     output_dir = os.path.abspath(output_dir)
-    common = {**PROTOCOL, **read_config_files(config_files), **dict(overrides or {})}
-    common["data_path"] = os.path.abspath(common.get("data_path", "dataset/"))  # workers run elsewhere
+    common = shared_settings(config_files, dict(overrides or {}))
     common.setdefault("state", "WARNING")  # RecBole's INFO lines from every worker drown Ray's progress
+    searches = plan_searches(models, dataset, common, num_samples, max_epochs, output_dir, space_dir)
+    join_ray(address, num_cpus, cpus_per_trial, gpus_per_trial)
+    for search in searches:
+        _record_settings(search.settings_file, search.recorded)
+    os.makedirs(output_dir, exist_ok=True)
+    record_command(output_dir, command)
+    finished = run_searches(
+        searches, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, gpus_per_trial, callbacks
+    )
+    text = summary_markdown(read_rows(os.path.join(output_dir, SUMMARY_NAME)), dataset, num_samples, max_epochs)
+    write_atomic(os.path.join(output_dir, "tuning_summary.md"), text)
+    return text, finished
+
+
+def plan_searches(models, dataset, common, num_samples, max_epochs, output_dir, space_dir):
+    """One Search per row of `models`, every error before Ray starts: settings, spaces, data, and a
+    folder's earlier searches, which a rerun resumes only if they were the same."""
     seed = common.get("seed", 2020)
     searches = []
-    for row in expand_models(models):  # every error before Ray starts
+    for row in expand_models(models):
         settings = _search_settings(common, row, max_epochs)
         config = build_config(row.model, dataset, overrides=settings)
         path = space_file(row.model, space_dir)
@@ -439,7 +426,18 @@ def tune_models(
         )
         _check_same_settings(search.settings_file, search.recorded)
         searches.append(search)
-    # Resources next, still before anything is written: a trial no node can hold would wait forever.
+    if searches:  # every search reads the same dataset: checked once
+        check_dataset(config)
+    return searches
+
+
+def join_ray(address, num_cpus, cpus_per_trial, gpus_per_trial):
+    """Start a local Ray, or join the cluster at `address`, once the trials' resources fit on some node.
+
+    Still before anything is written: a trial no node can hold would wait forever.
+    """
+    import ray
+
     if gpus_per_trial and address is None and not _local_gpus():
         raise ConfigError(
             f"--gpus-per-trial {gpus_per_trial:g}: this machine has no GPU that torch can use; drop it, "
@@ -452,18 +450,15 @@ def tune_models(
             connect(address)
     where = "the local Ray" if address is None else f"the Ray cluster at {address}"
     check_resources(cpus_per_trial, gpus_per_trial, "--cpus-per-trial", "--gpus-per-trial", where)
-    for search in searches:
-        _record_settings(search.settings_file, search.recorded)
-    valid_metric = common["valid_metric"].lower()
 
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command or ' '.join(sys.argv)}\n")
 
+def run_searches(searches, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, gpus_per_trial, callbacks):
+    """Run (or resume) each search in turn, writing its summary row and its trials as it ends; False
+    if one was interrupted (the later ones then wait for a rerun)."""
     csv_path = os.path.join(output_dir, SUMMARY_NAME)
     trials_path = os.path.join(output_dir, TRIALS_NAME)
     rows = read_rows(csv_path)
-    start, finished = time.monotonic(), True
+    start = time.monotonic()
     for index, search in enumerate(searches, 1):
         name = search_name(search.row.key)
         print(
@@ -471,6 +466,7 @@ def tune_models(
             f"searching {', '.join(search.space)} - elapsed {format_elapsed(time.monotonic() - start)}",
             flush=True,
         )
+        seed = search.recorded["seed"]
         grid, finished = run_search(
             search, dataset, num_samples, max_epochs, output_dir, cpus_per_trial, seed, callbacks, gpus_per_trial
         )
@@ -480,7 +476,8 @@ def tune_models(
                 file=sys.stderr,
                 flush=True,
             )
-            break
+            return False
+        valid_metric = search.settings["valid_metric"].lower()
         row = summary_row(search, grid, valid_metric)
         rows = [r for r in rows if search_key(r) != search.row.key] + [row]
         write_rows(csv_path, rows, first=SUMMARY_FIRST, last=SUMMARY_LAST)
@@ -491,8 +488,4 @@ def tune_models(
             f"{row['trials']} trials failed",
             flush=True,
         )
-
-    rows = read_rows(csv_path)
-    text = summary_markdown(rows, dataset, num_samples, max_epochs)
-    write_atomic(os.path.join(output_dir, "tuning_summary.md"), text)
-    return text, finished
+    return True

@@ -1,12 +1,13 @@
-"""HydraRec's own settings: every key of properties/HydraRec.yaml, checked with a message that names it.
+"""The model's own settings: every key HydraRec reads to build its layers, checked with a message that names it.
 
 Called twice with the same function: when a RecBole Config for HydraRec is built (before RecBole
 reads any data; see runtime/patches.py), and when the model is built from a config (a config
-unpickled from a checkpoint, or made by hand).
+unpickled from a checkpoint, or made by hand). The keys of properties/HydraRec.yaml that shape the
+training rows, not the model (train_scheme, cloze_copies, mask_ratio, ...), are the run's:
+runtime/train_scheme.py checks them, and runtime/run_checks.py the sizes every run reads.
 """
 
-from recbole_hydra.model.mixers import MIXERS, HydraAttention
-from recbole_hydra.validation import (
+from recbole_hydra.config_errors import (
     ConfigError,
     boolean,
     non_negative_int,
@@ -15,10 +16,10 @@ from recbole_hydra.validation import (
     positive_int,
     probability,
 )
+from recbole_hydra.model.mixers import MIXERS, HydraAttention
 
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")  # RecBole's FeedForward
 LOSS_TYPES = ("CE", "BPR")
-TRAIN_SCHEMES = ("sequence", "prefix")  # runtime/train_scheme.py builds the rows of each
 ATTENTIONS = tuple(MIXERS)  # hydra, softmax, linrec, elu
 POSITIONS = ("absolute", "capped", "off")  # HydraRec.with_positions reads each; not "none", which the
 # command line reads as None
@@ -48,18 +49,7 @@ def check_model_config(config):
         "n_heads": 2 if config["n_heads"] is None else positive_int(config, "n_heads"),
         "local_window": 0 if config["local_window"] is None else non_negative_int(config, "local_window"),
         "hydra_mean": False if config["hydra_mean"] is None else boolean(config, "hydra_mean"),
-        "MAX_ITEM_LIST_LENGTH": positive_int(config, "MAX_ITEM_LIST_LENGTH"),
-        "train_batch_size": positive_int(config, "train_batch_size"),
-        # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
-        "mask_ratio": probability(config, "mask_ratio", closed_right=True),
-        "ft_ratio": probability(config, "ft_ratio", closed_right=True),
-        # Absent from configs saved before the key existed: those used round(1 / mask_ratio) copies.
-        "cloze_copies": 0 if config["cloze_copies"] is None else non_negative_int(config, "cloze_copies"),
-        "cloze_copies_by_length": False
-        if config["cloze_copies_by_length"] is None
-        else boolean(config, "cloze_copies_by_length"),
-        # Absent from configs saved before these keys existed: those trained per prefix, unchunked.
-        "train_scheme": "prefix" if config["train_scheme"] is None else one_of(config, "train_scheme", TRAIN_SCHEMES),
+        # Absent from configs saved before the key existed: those computed the loss unchunked.
         "loss_max_logits": None if config["loss_max_logits"] is None else positive_int(config, "loss_max_logits"),
         # Absent from configs saved before the key existed: those batched windows by count.
         "train_batch_events": 0
@@ -73,33 +63,9 @@ def check_model_config(config):
             f"config key 'hidden_size' ({hp['hidden_size']}) must be divisible by 'n_heads' ({hp['n_heads']}) "
             f"for attention '{hp['attention']}' (each head has hidden_size / n_heads features)"
         )
-    if hp["train_scheme"] == "sequence":
-        _check_sequence_scheme(config)
-    if hp["bidirectional"]:
-        if config["transform"] != "mask_itemseq":
-            raise ConfigError(
-                "config key 'transform' must be 'mask_itemseq' when 'bidirectional' is True "
-                f"(masked-item training needs RecBole's mask transform), got {config['transform']!r}"
-            )
-        if int(hp["mask_ratio"] * hp["MAX_ITEM_LIST_LENGTH"]) < 1:
-            raise ConfigError(
-                f"config keys 'mask_ratio' × 'MAX_ITEM_LIST_LENGTH' must be at least 1 (RecBole masks "
-                f"int(mask_ratio × length) items), got {hp['mask_ratio']} × {hp['MAX_ITEM_LIST_LENGTH']}"
-            )
+    if hp["bidirectional"] and config["transform"] != "mask_itemseq":
+        raise ConfigError(
+            "config key 'transform' must be 'mask_itemseq' when 'bidirectional' is True "
+            f"(masked-item training needs RecBole's mask transform), got {config['transform']!r}"
+        )
     return hp
-
-
-def _check_sequence_scheme(config):
-    """Windows are cut from each user's time-ordered history: RecBole must split it that way."""
-    if config["benchmark_filename"]:
-        raise ConfigError(
-            "config key 'train_scheme' is 'sequence', which cuts training windows from each user's history, "
-            f"but 'benchmark_filename' {config['benchmark_filename']!r} gives ready-made rows; expected "
-            "train_scheme: prefix for benchmark files"
-        )
-    order = (config["eval_args"] or {}).get("order")
-    if order != "TO":
-        raise ConfigError(
-            "config key 'train_scheme' is 'sequence', which needs each user's training events to come before "
-            f"their validation and test events; expected eval_args order 'TO' (time order), got {order!r}"
-        )

@@ -106,9 +106,10 @@ class HydraRec(SequentialRecommender):
 
     @staticmethod
     def check_config(config):
-        """Every HydraRec setting, checked with a message naming the key; returns them as a dict.
+        """Every setting the model reads, checked with a message naming the key; returns them as a dict.
 
-        recbole-hydra calls it as soon as a Config for HydraRec is built, before RecBole reads data.
+        recbole-hydra calls it as soon as a Config for HydraRec is built, before RecBole reads data
+        (with the checks of the run's keys: runtime/train_scheme.py, runtime/run_checks.py).
         """
         return check_model_config(config)
 

@@ -11,9 +11,9 @@ from recbole.model.layers import FeedForward
 from torch import nn
 
 from recbole_hydra.model.dropout import Dropout
-from recbole_hydra.model.local import LocalMixing
+from recbole_hydra.model.local_mixing import LocalMixing
 from recbole_hydra.model.mixers import build_mixer
-from recbole_hydra.model.mixers.common import gather_positions
+from recbole_hydra.model.mixers.token_mixer import gather_positions
 
 # RecBole's FeedForward writes GELU as x·0.5·(1 + erf(x/√2)) and swish as x·sigmoid(x): five and
 # two separate ops, each keeping a (B, N, inner) tensor for the backward. torch's fused kernels
@@ -25,7 +25,7 @@ FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
 class HydraLayer(nn.Module):
     """Post-LN transformer layer, as RecBole's TransformerLayer, with the token mixer `attention`
     (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra), and in
-    bidirectional mode an optional local term over `local_window` neighbours (local.py)."""
+    bidirectional mode an optional local term over `local_window` neighbours (local_mixing.py)."""
 
     def __init__(
         self,
@@ -46,7 +46,7 @@ class HydraLayer(nn.Module):
         self.attention = build_mixer(
             attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile, hydra_mean=hydra_mean
         )
-        # Bidirectional only: a causal position already holds its own item (see local.py).
+        # Bidirectional only: a causal position already holds its own item (see local_mixing.py).
         self.local = LocalMixing(hidden_size, local_window) if local_window and not causal else None
         self.attention_dropout = Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)

@@ -8,6 +8,7 @@ and RecBole's trainer fine-tunes it as `run_hydrarec.py train` would.
 from recbole_hydra.files import load_yaml
 from recbole_hydra.online.catalogue import carry_over
 from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.datasets import check_dataset
 from recbole_hydra.runtime.defaults import model_yaml
 from recbole_hydra.runtime.training import train_and_test
 
@@ -17,8 +18,10 @@ def fine_tune(old_model, old_dataset, config, init="mean", saved=True):
 
     `config` describes the new data (build it with `fine_tune_config`): RecBole builds the
     dataset, splits and model from it as usual, the trained weights are carried over by token
-    (`carry_over`), then RecBole's trainer trains and tests as in `run_hydrarec.py train`.
+    (`carry_over`), then RecBole's trainer trains and tests as in `run_hydrarec.py train`. The new
+    data is checked first, as every run's is.
     """
+    check_dataset(config)
 
     def start_from_trained(model, dataset):
         carry_over(old_model, old_dataset, model, dataset, init)

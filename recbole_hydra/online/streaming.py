@@ -100,7 +100,7 @@ class StreamingRecommender:
         self.dataset = dataset
         self.max_length = model.max_seq_length  # N
         self.device = model.item_embedding.weight.device
-        # Accumulate in at least fp32, as hydra_mix's cumsum does.
+        # Accumulate in at least fp32, as hydra_kernels' cumsum does.
         self._state_dtype = torch.promote_types(model.item_embedding.weight.dtype, torch.float32)
         self._rows = {}  # user token → row
         self._users = []  # row → user token

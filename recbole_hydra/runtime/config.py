@@ -10,10 +10,10 @@ import os
 
 from recbole.config import Config
 
+from recbole_hydra.config_errors import ConfigError, misspelt_keys
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.model_names import model_class
 from recbole_hydra.runtime.run_checks import check_run_config
-from recbole_hydra.validation import ConfigError, misspelt_keys
 
 
 class HydraConfig(Config):

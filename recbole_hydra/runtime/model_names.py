@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import inspect
 
-from recbole_hydra.validation import ConfigError, did_you_mean
+from recbole_hydra.config_errors import ConfigError, did_you_mean
 
 # recbole-hydra's models: name → the module that holds the class (RecBole finds it there too,
 # see patches.py).

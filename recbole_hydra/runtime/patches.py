@@ -12,8 +12,9 @@
    `Config._load_internal_config_dict` so that, for our models only, `properties/<Model>.yaml`
    is layered on top of RecBole's defaults (and under the user's own settings), and the keys
    that depend on the mode (the mask transform, CE's "no negative sampling") are filled in.
-3. Early checks. A Config for one of our models checks every model key as soon as it is built,
-   so a bad value stops the run with one line naming the key before RecBole reads any data.
+3. Early checks. A Config for one of our models checks every key of its yaml as soon as it is
+   built (the model's own, the sizes its rows take, its training scheme's), so a bad value stops
+   the run with one line naming the key before RecBole reads any data.
 4. Checkpoints. torch >= 2.6 loads with `weights_only=True`; RecBole 1.2.1 checkpoints pickle
    the whole `Config` with protocol 4, which the weights-only unpickler cannot read (no
    allow-list helps). We wrap RecBole's three load sites so that each fully unpickles the one
@@ -42,7 +43,9 @@ from recbole_hydra.files import load_yaml, replaced_atomically
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, register_legacy_modules, trusted_checkpoint
 from recbole_hydra.runtime.defaults import SEQUENCE_SCHEME_KEYS, apply_mode_dependent_defaults, model_yaml
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.run_checks import check_row_sizes
 from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events, seen_index
+from recbole_hydra.runtime.train_scheme import check_train_scheme
 
 _RECBOLE_SEQUENTIAL = "recbole.model.sequential_recommender"
 
@@ -117,7 +120,9 @@ def _load_internal_config_dict(self, model, model_class, dataset):
 def _config_init(self, *args, **kwargs):
     _original_config_init(self, *args, **kwargs)
     if self["model"] in PLUGIN_MODELS:
-        self.model_class.check_config(self)
+        self.model_class.check_config(self)  # the model's own keys
+        check_row_sizes(self)
+        check_train_scheme(self)
 
 
 # ----- 4. checkpoints -------------------------------------------------------------------

@@ -8,10 +8,15 @@ import os
 
 from recbole.utils import ModelType
 
+from recbole_hydra.config_errors import ConfigError, is_int, positive_float, positive_int
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
-from recbole_hydra.validation import ConfigError, is_int, positive_float, positive_int
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.train_scheme import check_train_scheme
 
 SEED_RANGE = 2**32  # numpy's seed must lie in [0, 2**32)
+# The sizes of a run's training rows and batches: a plugin model's Config checks them as soon as it is
+# built (runtime/patches.py), RecBole's own entry points included; build_config checks them for every other model.
+ROW_SIZES = ("train_batch_size", "MAX_ITEM_LIST_LENGTH")
 
 
 def _metric_result_keys(metrics, topk):
@@ -35,8 +40,10 @@ def check_run_config(config):
     loading a checkpoint that was never written, and a valid_metric the run does not compute
     crashes with a KeyError at the end of the first epoch.
     """
-    for key in ("epochs", "train_batch_size", "eval_batch_size", "stopping_step", "MAX_ITEM_LIST_LENGTH"):
+    for key in ("epochs", "eval_batch_size", "stopping_step"):
         positive_int(config, key)
+    if config["model"] not in PLUGIN_MODELS:  # ours were checked as their Config was built
+        check_row_sizes(config)
     positive_float(config, "learning_rate")
     if config["train_time_budget"] is not None:  # ours: seconds of training, then stop (training.py)
         positive_float(config, "train_time_budget")
@@ -64,6 +71,12 @@ def check_run_config(config):
             f"config key 'valid_metric' must be one of the metrics this run computes (from 'metrics' and "
             f"'topk'): {', '.join(computed)}; got {valid_metric!r}"
         )
+
+
+def check_row_sizes(config):
+    """ROW_SIZES: positive integers."""
+    for key in ROW_SIZES:
+        positive_int(config, key)
 
 
 def _check_exclude_seen(config):
@@ -98,16 +111,16 @@ _HOW_NOT_WHAT = ("compile", "loss_max_logits")
 
 def _training_settings(config):
     """The settings a resumed run must share with the run that saved it: model, data, and the
-    model's keys. Ours are read as the model reads them, so a key added since a checkpoint was
-    saved counts as the value the model assumes for it (an old HydraRec trained per prefix)."""
-    model_class = getattr(config, "model_class", None)
-    if hasattr(model_class, "check_config"):
-        model_settings = model_class.check_config(config)
-    else:
-        model_settings = {key: config[key] for key in config.parameters.get("Model", [])}
+    model's keys. Ours are read as the model and its training rows read them, so a key added since
+    a checkpoint was saved counts as the value assumed for it (an old HydraRec trained per prefix)."""
     settings = {key: config[key] for key in ("model", "dataset", "MAX_ITEM_LIST_LENGTH")}
-    settings.update({key: value for key, value in model_settings.items() if key not in _HOW_NOT_WHAT})
-    return settings
+    if config["model"] in PLUGIN_MODELS:
+        settings.update(config.model_class.check_config(config))
+        settings["train_batch_size"] = config["train_batch_size"]
+        settings.update(check_train_scheme(config))
+    else:
+        settings.update({key: config[key] for key in config.parameters.get("Model", [])})
+    return {key: value for key, value in settings.items() if key not in _HOW_NOT_WHAT}
 
 
 def check_resume_checkpoint(path, config):

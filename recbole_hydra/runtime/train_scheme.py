@@ -29,6 +29,11 @@ which the scheme requires) a user's training targets are the events before its v
 RecBole's per-prefix lists are never built for training, so memory grows with the number of
 events, not with events × N (ml-1m at N = 200: 969,411 prefix rows against 8,586 windows).
 
+This module owns the scheme: its names (TRAIN_SCHEMES), the scheme of configs saved before the key
+existed (LEGACY_SCHEME), the checks of the keys that shape the training rows (`check_train_scheme`,
+run as soon as a Config for HydraRec is built), and the one reading of the setting (`scheme_of`,
+`scheme_for`) that the dataset, resume checks, grids, tune and compare share.
+
 Shapes: E events, R rows, N = MAX_ITEM_LIST_LENGTH.
 """
 
@@ -38,18 +43,82 @@ from recbole.data.dataset import SequentialDataset
 from recbole.data.interaction import Interaction
 from recbole.utils.enum_type import FeatureSource, FeatureType
 
+from recbole_hydra.config_errors import ConfigError, boolean, non_negative_int, one_of, probability
+from recbole_hydra.files import load_yaml
 from recbole_hydra.model.hydrarec import target_sequence_field
+from recbole_hydra.runtime.defaults import model_yaml
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events
 
-TRAIN_SCHEMES = ("sequence", "prefix")
+SEQUENCE, PREFIX = "sequence", "prefix"
+TRAIN_SCHEMES = (SEQUENCE, PREFIX)
+LEGACY_SCHEME = PREFIX  # configs saved before the key existed trained per prefix
 EVENT_INDEX = "_hydrarec_event"  # a prefix row's target event: its item lists are built from it when needed
 CUT = "_hydrarec_cut"  # a Cloze window copy to be read as a random prefix row of its window
 WINDOW_START = "_hydrarec_start"  # a Cloze window's first event (an index into the events)
 
 
 def scheme_of(config):
-    """The configured scheme; configs saved before the key existed trained per prefix."""
-    return config["train_scheme"] or "prefix"
+    """The scheme a HydraRec Config trains with: its `train_scheme`, or LEGACY_SCHEME where it has none."""
+    return LEGACY_SCHEME if config["train_scheme"] is None else config["train_scheme"]
+
+
+def scheme_for(model, settings):
+    """The scheme a run of `model` with `settings` (a dict of overrides) trains with, before its Config
+    exists: RecBole's models build RecBole's rows (per prefix); ours the setting, else their default."""
+    if model not in PLUGIN_MODELS:
+        return PREFIX
+    default = load_yaml(model_yaml(model)).get("train_scheme", LEGACY_SCHEME)
+    return settings.get("train_scheme", default)
+
+
+# ----- checks -------------------------------------------------------------------------------
+
+
+def check_train_scheme(config):
+    """Validate the keys that shape HydraRec's training rows; return them as a plain dict.
+
+    Run as soon as a Config for HydraRec is built (runtime/patches.py), beside the model's own
+    checks; a resumed run must keep these values (run_checks.py). Keys a saved config lacks read
+    as the runs that saved it used them.
+    """
+    if config["train_scheme"] is not None:
+        one_of(config, "train_scheme", TRAIN_SCHEMES)
+    settings = {
+        # Checked in both modes: a bad value is a bad setting even where the mode ignores it.
+        "mask_ratio": probability(config, "mask_ratio", closed_right=True),
+        "ft_ratio": probability(config, "ft_ratio", closed_right=True),
+        # Absent from configs saved before the key existed: those used round(1 / mask_ratio) copies.
+        "cloze_copies": 0 if config["cloze_copies"] is None else non_negative_int(config, "cloze_copies"),
+        "cloze_copies_by_length": False
+        if config["cloze_copies_by_length"] is None
+        else boolean(config, "cloze_copies_by_length"),
+        "train_scheme": scheme_of(config),
+    }
+    if settings["train_scheme"] == SEQUENCE:
+        _check_sequence_scheme(config)
+    if config["bidirectional"] and int(settings["mask_ratio"] * config["MAX_ITEM_LIST_LENGTH"]) < 1:
+        raise ConfigError(
+            f"config keys 'mask_ratio' × 'MAX_ITEM_LIST_LENGTH' must be at least 1 (RecBole masks "
+            f"int(mask_ratio × length) items), got {settings['mask_ratio']} × {config['MAX_ITEM_LIST_LENGTH']}"
+        )
+    return settings
+
+
+def _check_sequence_scheme(config):
+    """Windows are cut from each user's time-ordered history: RecBole must split it that way."""
+    if config["benchmark_filename"]:
+        raise ConfigError(
+            "config key 'train_scheme' is 'sequence', which cuts training windows from each user's history, "
+            f"but 'benchmark_filename' {config['benchmark_filename']!r} gives ready-made rows; expected "
+            "train_scheme: prefix for benchmark files"
+        )
+    order = (config["eval_args"] or {}).get("order")
+    if order != "TO":
+        raise ConfigError(
+            "config key 'train_scheme' is 'sequence', which needs each user's training events to come before "
+            f"their validation and test events; expected eval_args order 'TO' (time order), got {order!r}"
+        )
 
 
 # ----- windows, as index arithmetic ---------------------------------------------------------
@@ -106,7 +175,7 @@ class HydraRecDataset(SequentialDataset):
     picks a class named `<model>Dataset`: runtime/patches.py publishes this one)."""
 
     def _sequence_scheme(self):
-        return scheme_of(self.config) == "sequence" and self.config["benchmark_filename"] is None
+        return scheme_of(self.config) == SEQUENCE and self.config["benchmark_filename"] is None
 
     def data_augmentation(self):
         """RecBole's prefix rows; under the sequence scheme without their item lists (built after the split)."""

@@ -106,6 +106,11 @@ def _instrument(trainer, epoch_seconds, valid_scores):
     trainer._valid_epoch = recorded_valid_epoch
 
 
+def make_model(config, dataset):
+    """A fresh model of `config`'s class on `dataset`, as RecBole's run_recbole builds it."""
+    return get_model(config["model"])(config, dataset)
+
+
 def prepare(config):
     """Seeded dataset, dataloaders and model for `config`, as RecBole builds them."""
     init_seed(config["seed"], config["reproducibility"])
@@ -116,7 +121,7 @@ def prepare(config):
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = make_model(config, train_data._dataset).to(config["device"])
     logger.info(model)
     return model, train_data, valid_data, test_data
 
@@ -213,7 +218,7 @@ def train_and_test(config, resume_file=None, saved=True, init_model=None, checkp
     `resume_file`: a checkpoint to go on from; `resume_state`, its content if the caller has
     already loaded it (run_checks.check_resume_checkpoint does), so it is not read twice.
     `init_model(model, dataset)`, if given, is called on the fresh model before training, e.g.
-    to start from a trained model's weights (`catalogue.fine_tune`).
+    to start from a trained model's weights (`online/fine_tune.py`).
     `checkpoint_file`: the best-model file to write (default: RecBole's name, made unique).
     Ctrl-C raises TrainingInterrupted naming the checkpoint to resume from.
     """

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from recbole_hydra.cli import main as cli_main
-from recbole_hydra.data.inter_checks import check_dataset
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.datasets import check_dataset
 
 from helpers import REPO
 

@@ -1,20 +1,15 @@
-"""Dataset checks: every file in tests/fixtures/inter/broken fails with its one line; good files and ml-100k pass."""
+"""Atomic-file checks: every file in tests/fixtures/inter/broken fails with its one line; good files pass."""
 
 import glob
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from recbole_hydra.cli import main
-from recbole_hydra.data.inter_checks import DatasetError, InterSpec, check_dataset, check_inter_file
-from recbole_hydra.runtime.config import build_config
+from recbole_hydra.data.inter_checks import DatasetError, InterSpec, check_inter_file
 
-from helpers import FIXTURES, REPO
+from helpers import FIXTURES
 
-DATA = os.path.join(FIXTURES, "inter")
+DATA = os.path.join(FIXTURES, "inter")  # broken/ and good/ .inter files
 SEQUENTIAL = InterSpec(encoding="utf-8", min_user_interactions=2, eval_min_interactions=4)  # HydraRec's defaults
 
 # Each broken file: the line it fails on ("" where no single line is at fault) and what the message says.
@@ -79,94 +74,3 @@ def test_broken_file_fails_with_one_line_naming_file_and_line(name):
 def test_good_edge_cases_pass(path):
     summary = check_inter_file(path, SEQUENTIAL)
     assert (summary.interactions, summary.users, summary.items) == (8, 2, 4)
-
-
-def test_ml_100k_passes():
-    (summary,) = check_dataset(build_config("HydraRec", "ml-100k"))
-    assert (summary.interactions, summary.users, summary.items) == (100000, 943, 1682)
-
-
-def _dataset_from(broken_name, folder, name="mine"):
-    os.makedirs(folder / name)
-    shutil.copy(os.path.join(DATA, "broken", broken_name), folder / name / f"{name}.inter")
-    return {"data_path": str(folder), "load_col": None}
-
-
-def test_missing_dataset_folder(tmp_path):
-    config = build_config("HydraRec", "mine", overrides={"data_path": str(tmp_path)})
-    with pytest.raises(DatasetError, match=r"mine: dataset folder not found .* expected .*mine\.inter"):
-        check_dataset(config)
-
-
-def test_missing_inter_file(tmp_path):
-    (tmp_path / "mine").mkdir()
-    config = build_config("HydraRec", "mine", overrides={"data_path": str(tmp_path)})
-    with pytest.raises(DatasetError, match=r"mine\.inter: file not found"):
-        check_dataset(config)
-
-
-def test_recbole_default_load_col_leaves_out_the_timestamp(tmp_path):
-    """For a dataset that is not ml-100k RecBole loads only user_id and item_id: a sequential model
-    would fail in data_preparation after the dataset was loaded."""
-    os.makedirs(tmp_path / "mine")
-    shutil.copy(os.path.join(DATA, "good", "crlf_line_endings.inter"), tmp_path / "mine" / "mine.inter")
-    config = build_config("HydraRec", "mine", overrides={"data_path": str(tmp_path)})
-    with pytest.raises(
-        DatasetError,
-        match=r"load_col/unload_col leave out the 'timestamp' column "
-        r".*load_col: \{inter: \[user_id, item_id, timestamp\]\}",
-    ):
-        check_dataset(config)
-
-
-def test_user_filter_is_mirrored(tmp_path):
-    """A user RecBole will drop by user_inter_num_interval is no error."""
-    overrides = _dataset_from("user_with_one_interaction.inter", tmp_path)
-    with pytest.raises(DatasetError, match="user_inter_num_interval"):
-        check_dataset(build_config("HydraRec", "mine", overrides=overrides))
-    kept = check_dataset(build_config("HydraRec", "mine", overrides=dict(overrides, user_inter_num_interval="[2,inf)")))
-    assert kept[0].users == 2
-
-
-def test_other_field_names_come_from_the_config(tmp_path):
-    overrides = _dataset_from("missing_item_field.inter", tmp_path)
-    (summary,) = check_dataset(build_config("HydraRec", "mine", overrides=dict(overrides, ITEM_ID_FIELD="movie_id")))
-    assert summary.items == 4
-
-
-def test_downloadable_dataset_is_left_to_recbole(tmp_path):
-    assert check_dataset(build_config("HydraRec", "ml-1m", overrides={"data_path": str(tmp_path)})) == []
-
-
-@pytest.mark.parametrize("broken_name", ["too_few_columns.inter", "user_with_one_interaction.inter"])
-def test_cli_exits_2_with_one_line_and_writes_nothing(broken_name, tmp_path, monkeypatch, capsys):
-    data = tmp_path / "data"
-    _dataset_from(broken_name, data)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    monkeypatch.chdir(run_dir)
-    status = main(["train", "--dataset", "mine", f"--data_path={data}", "--load_col=None", "--epochs=1"])
-    err = capsys.readouterr().err
-    assert status == 2
-    assert err.count("\n") == 1 and err.startswith("error: ") and "mine.inter line" in err
-    assert os.listdir(run_dir) == []  # no log/, no saved/
-
-
-def test_cli_subprocess_has_no_traceback(tmp_path):
-    """The real entry point: status 2, one line on stderr, nothing written."""
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "run_hydrarec.py"), "--dataset", "nowhere", f"--data_path={tmp_path}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert errors == [
-        f"error: {tmp_path}/nowhere: dataset folder not found (config keys data_path and dataset="
-        f"'nowhere'); expected {tmp_path}/nowhere/nowhere.inter in RecBole's atomic format "
-        "(see dataset/README.md)"
-    ]
-    assert os.listdir(tmp_path) == []

@@ -10,7 +10,8 @@ from recbole.data.transform import construct_transform
 from recbole.utils import get_model
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.bench_cells import (
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.benchmarks.bench_cells import (
     CSV_COLUMNS,
     LAYER_COLUMNS,
     BenchSettings,
@@ -18,13 +19,12 @@ from recbole_hydra.experiments.bench_cells import (
     plan_cells,
     synthetic_batch,
 )
-from recbole_hydra.experiments.bench_report import main_table, parts_table
-from recbole_hydra.experiments.bench_runner import median_over_rounds, run_cell, run_worker
+from recbole_hydra.experiments.benchmarks.bench_runner import median_over_rounds, run_cell, run_worker
+from recbole_hydra.experiments.reports.bench_report import main_table, parts_table
 from recbole_hydra.model import HydraAttention
 from recbole_hydra.model.config_checks import check_model_config
-from recbole_hydra.model.mixers import hydra_mix
+from recbole_hydra.model.mixers import hydra_kernels
 from recbole_hydra.runtime.config import build_config
-from recbole_hydra.validation import ConfigError
 
 TINY_BENCH = [
     "--lengths",
@@ -110,7 +110,8 @@ def test_failures_become_rows_not_crashes(monkeypatch):
     def out_of_memory(*args):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr("recbole_hydra.experiments.bench_cells.measure_cell", out_of_memory)  # in-process: patched
+    # In-process (--no-isolate), so the patched function is the one that runs.
+    monkeypatch.setattr("recbole_hydra.experiments.benchmarks.bench_cells.measure_cell", out_of_memory)
     row = run_cell(cell, settings)
     assert row["status"] == "oom" and "can't allocate" in row["note"]
     assert row["train_ms"] is None
@@ -217,7 +218,7 @@ def test_ratios_are_to_sasrec_at_the_same_length():
 
 @pytest.fixture
 def fresh_compiled_mix(monkeypatch):
-    monkeypatch.setattr(hydra_mix, "_compiled_mix", None)
+    monkeypatch.setattr(hydra_kernels, "_compiled_mix", None)
 
 
 def mix_inputs():
@@ -235,12 +236,12 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog, fresh_c
     else:
         monkeypatch.setattr(torch, "compile", lambda fn: no_compiler)
     qkv, mask = mix_inputs()
-    with caplog.at_level(logging.WARNING, logger="recbole_hydra.model.mixers.hydra_mix"):
+    with caplog.at_level(logging.WARNING, logger="recbole_hydra.model.mixers.hydra_kernels"):
         layer = HydraAttention(4, causal=True, compile=True)
         out = layer.mix(qkv, mask)
         layer.mix(qkv, mask)  # warned once, not per call
-    torch.testing.assert_close(out, hydra_mix.hydra_mix(*qkv.chunk(3, dim=-1), mask, True))
-    assert not hydra_mix.compiled_hydra_mix().active
+    torch.testing.assert_close(out, hydra_kernels.hydra_mix(*qkv.chunk(3, dim=-1), mask, True))
+    assert hydra_kernels.compiled_hydra_mix().compiled is None  # it gave up compiling, for good
     warnings = [r for r in caplog.records if "torch.compile is unavailable" in r.getMessage()]
     assert len(warnings) == 1 and "C++ compiler" in warnings[0].getMessage()
 
@@ -281,8 +282,8 @@ def test_bf16_long_causal_sum_stays_finite_and_close():
     q, k, v = torch.randn(3, 2, 4096, 16).unbind(0)  # a running sum over 4096 positions
     q, k, v = q.bfloat16(), k.bfloat16(), v.bfloat16()
     mask = torch.ones(2, 4096, dtype=torch.bool)
-    low = hydra_mix.hydra_mix(q, k, v, mask, True)
-    exact = hydra_mix.hydra_mix(q.double(), k.double(), v.double(), mask, True)  # same inputs, no rounding
+    low = hydra_kernels.hydra_mix(q, k, v, mask, True)
+    exact = hydra_kernels.hydra_mix(q.double(), k.double(), v.double(), mask, True)  # same inputs, no rounding
     assert low.dtype == torch.bfloat16 and torch.isfinite(low).all()
     # Only the final rounding to bf16 (8 bits of mantissa) remains: the sum itself ran in fp32.
     torch.testing.assert_close(low.double(), exact, rtol=2**-7, atol=1e-3)

@@ -1,11 +1,11 @@
 """The claims grid: every mixer in both modes, RecBole's peers with their budget, ratios over softmax."""
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.claims import PEERS, claims_models, references, skeleton_models
-from recbole_hydra.experiments.claims_report import choose_batch_sizes, claims_table, write_claims_report
 from recbole_hydra.experiments.compare import resolve_references
-from recbole_hydra.experiments.grid import expand_models
-from recbole_hydra.experiments.tables import write_rows
+from recbole_hydra.experiments.grids.claims import PEERS, claims_models, references, skeleton_models
+from recbole_hydra.experiments.grids.grid import expand_models
+from recbole_hydra.experiments.reports.claims_report import choose_batch_sizes, claims_table, write_claims_report
+from recbole_hydra.experiments.reports.tables import write_rows
 from recbole_hydra.model.mixers import MIXERS
 
 

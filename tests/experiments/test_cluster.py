@@ -20,16 +20,18 @@ import types
 import pytest
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.compare import Entry, compare, run_in_subprocess
-from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.compare import compare
+from recbole_hydra.experiments.grids.grid import Entry
+from recbole_hydra.experiments.reports.tables import read_rows
+from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import history_path
-from recbole_hydra.validation import ConfigError
 
 from helpers import REPO, overrides
 
 ray = pytest.importorskip("ray")
-from recbole_hydra.experiments.cluster import STORAGE_MARK, RayRunner  # noqa: E402
+from recbole_hydra.experiments.runners.cluster import STORAGE_MARK, RayRunner  # noqa: E402
 from recbole_hydra.experiments.tune import evaluate_on_node, evaluate_on_test, tune_models  # noqa: E402
 
 pytestmark = pytest.mark.cluster

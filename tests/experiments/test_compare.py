@@ -12,13 +12,14 @@ import time
 import pytest
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.compare import compare, resolve_references, run_in_subprocess
-from recbole_hydra.experiments.grid import PROTOCOL, Row, expand_models, model_modes
-from recbole_hydra.experiments.tables import read_rows, summary_table
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.compare import compare, resolve_references
+from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, expand_models, model_modes
+from recbole_hydra.experiments.reports.tables import read_rows, summary_table
+from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import load_checkpoint
 from recbole_hydra.runtime.training import RunResult
-from recbole_hydra.validation import ConfigError
 
 from helpers import REPO, TINY, overrides, write_dataset
 
@@ -192,7 +193,7 @@ def test_summary_table_means_stds_best_and_ratios():
 
 
 def test_comparison_markdown_takes_its_accuracy_ratio_from_the_metrics_the_runs_have():
-    from recbole_hydra.experiments.comparison_report import markdown_summary
+    from recbole_hydra.experiments.reports.comparison_report import markdown_summary
 
     def row(model, mode, mrr):
         return {"model": model, "mode": mode, "variant": "", "train_scheme": "", "status": "ok", "seed": "1",
@@ -434,7 +435,7 @@ def _tuning_summary(folder, searches):
     """A tune output folder with a summary row per (model, mode, status, best_config)."""
     import json
 
-    from recbole_hydra.experiments.tables import write_rows
+    from recbole_hydra.experiments.reports.tables import write_rows
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = [

@@ -4,7 +4,7 @@ softmax served with --recompute), real HTTP load, a table with one row per model
 import pytest
 
 from recbole_hydra.cli import main
-from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.experiments.reports.tables import read_rows
 
 from helpers import write_dataset
 

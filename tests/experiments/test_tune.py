@@ -8,11 +8,11 @@ import socket
 import pytest
 import torch
 
-from recbole_hydra.experiments.search_spaces import FALLBACK_SPACE, read_space, space_file
-from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.grids.search_spaces import FALLBACK_SPACE, read_space, space_file
+from recbole_hydra.experiments.reports.tables import read_rows
 from recbole_hydra.experiments.tune import start_local_ray, tune_models
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR as SEARCH_DIR
-from recbole_hydra.validation import ConfigError
 
 from helpers import TINY
 

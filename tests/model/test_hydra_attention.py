@@ -31,7 +31,7 @@ def test_constructor_rejects_bad_arguments():
 def test_hand_written_backward_matches_autograd_of_the_formula(causal, index):
     """The fast mixing step's own backward against autograd through the plain formula, with padding,
     zero vectors, a norm below eps, and outputs at chosen (even repeated) positions only."""
-    from recbole_hydra.model.mixers.hydra_mix import hydra_mix_packed, hydra_mix_packed_reference
+    from recbole_hydra.model.mixers.hydra_kernels import hydra_mix_packed, hydra_mix_packed_reference
 
     torch.manual_seed(0)
     index = None if index is None else torch.tensor(index)

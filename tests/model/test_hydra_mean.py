@@ -6,7 +6,7 @@ from recbole.data import create_dataset
 from recbole.utils import get_model
 
 from recbole_hydra.model.mixers import HydraAttention
-from recbole_hydra.model.mixers.common import gather_positions
+from recbole_hydra.model.mixers.token_mixer import gather_positions
 from recbole_hydra.runtime.config import build_config
 
 B, N, D = 3, 7, 8

@@ -14,8 +14,8 @@ from recbole.utils import get_model
 from recbole_hydra import StreamingRecommender
 from recbole_hydra.model import HydraLayer, HydraRec
 from recbole_hydra.model.mixers import MIXERS, build_mixer
-from recbole_hydra.model.mixers.common import gather_positions
-from recbole_hydra.model.mixers.linear import causal_kernel_mix
+from recbole_hydra.model.mixers.linear_attention import causal_kernel_mix
+from recbole_hydra.model.mixers.token_mixer import gather_positions
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.training import train_and_test
 

@@ -14,11 +14,11 @@ from recbole.data import create_dataset
 from recbole.utils import get_model
 
 from recbole_hydra import HydraRec
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.checkpoints import load_checkpoint
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.run_checks import check_resume_checkpoint
 from recbole_hydra.runtime.training import train_and_test
-from recbole_hydra.validation import ConfigError
 
 from helpers import FIXTURES, overrides, write_dataset
 

@@ -8,12 +8,12 @@ from recbole.config import Config
 from recbole.utils import get_model
 
 from recbole_hydra import HydraRec
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.files import load_yaml
 from recbole_hydra.model.config_checks import check_model_config
 from recbole_hydra.runtime import patches
 from recbole_hydra.runtime.config import build_config, parse_overrides
 from recbole_hydra.runtime.defaults import model_yaml
-from recbole_hydra.validation import ConfigError
 
 
 def test_recbole_finds_hydrarec():
@@ -93,7 +93,6 @@ def test_builtin_models_keep_recbole_defaults():
         ("hidden_act", "softmax", "hidden_act"),
         ("layer_norm_eps", 0, "layer_norm_eps"),
         ("bidirectional", "yes", "bidirectional"),
-        ("MAX_ITEM_LIST_LENGTH", 0, "MAX_ITEM_LIST_LENGTH"),
         ("attention", "linear", "attention"),
         ("n_heads", 0, "n_heads"),
     ],
@@ -105,6 +104,24 @@ def test_config_errors_name_the_key(key, value, expected):
     config[key] = value  # changed after it was built (or unpickled): the model checks it again
     with pytest.raises(ConfigError, match=expected):
         check_model_config(config)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("MAX_ITEM_LIST_LENGTH", 0),
+        ("train_batch_size", -128),
+        ("train_scheme", "windows"),
+        ("cloze_copies", -2),
+        ("cloze_copies_by_length", "often"),
+        ("mask_ratio", 1.5),
+        ("ft_ratio", -1),
+    ],
+)
+def test_the_run_keys_of_our_yaml_are_checked_as_the_config_is_built(key, value):
+    """Keys that shape the training rows, not the model (train_scheme.py, run_checks.py), through RecBole's API too."""
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        Config(model="HydraRec", dataset="ml-100k", config_dict={key: value})
 
 
 def test_heads_must_divide_hidden_size_for_the_multi_head_mixers():

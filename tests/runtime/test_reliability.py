@@ -22,13 +22,13 @@ from recbole.utils import get_trainer, init_seed
 from recbole_hydra import HydraAttention, HydraRec
 from recbole_hydra.cli import main
 from recbole_hydra.cli.args import positive_int_arg
-from recbole_hydra.experiments.grid import expand_models
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.grids.grid import expand_models
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, claim_checkpoint_path, history_path, load_checkpoint
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.model_names import sequential_model_class
 from recbole_hydra.runtime.run_checks import check_resume_checkpoint
 from recbole_hydra.runtime.training import TrainingInterrupted, best_epoch_of, prepare, train_and_test
-from recbole_hydra.validation import ConfigError
 
 from helpers import REPO, overrides, write_dataset
 

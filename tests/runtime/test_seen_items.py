@@ -11,9 +11,9 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer
 
 from recbole_hydra import StreamingRecommender
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.training import train_and_test
-from recbole_hydra.validation import ConfigError
 
 from helpers import TINY
 

@@ -7,9 +7,16 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.config import build_config
-from recbole_hydra.runtime.train_scheme import causal_windows, cloze_windows
-from recbole_hydra.validation import ConfigError
+from recbole_hydra.runtime.train_scheme import (
+    LEGACY_SCHEME,
+    causal_windows,
+    check_train_scheme,
+    cloze_windows,
+    scheme_for,
+    scheme_of,
+)
 
 from helpers import TINY
 
@@ -180,3 +187,15 @@ def test_sequence_scheme_needs_time_order(tmp_path):
     _write(tmp_path, [5, 5])
     with pytest.raises(ConfigError, match="eval_args order 'TO'"):
         _built(tmp_path, "sequence", eval_args={"split": {"LS": "valid_and_test"}, "order": "RO", "mode": "full"})
+
+
+def test_one_reading_of_the_scheme_with_the_legacy_default():
+    """A saved config without the key trained per prefix; a run not yet configured reads the setting,
+    else its model's default; RecBole's models build RecBole's rows."""
+    config = build_config("HydraRec", "ml-100k", overrides=TINY)
+    assert scheme_of(config) == "sequence"
+    config["train_scheme"] = None  # as unpickled from a checkpoint saved before the key existed
+    assert scheme_of(config) == LEGACY_SCHEME == "prefix"
+    assert check_train_scheme(config)["train_scheme"] == "prefix"
+    assert scheme_for("HydraRec", {}) == "sequence" and scheme_for("HydraRec", {"train_scheme": "prefix"}) == "prefix"
+    assert scheme_for("SASRec", {"train_scheme": "sequence"}) == "prefix"

@@ -7,9 +7,9 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.data.dataloader.general_dataloader import TrainDataLoader
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.window_batches import WindowBatchLoader, cut_by_events, plan_batches
-from recbole_hydra.validation import ConfigError
 
 from helpers import overrides, write_dataset
 

@@ -1,12 +1,12 @@
 """The token mixers a HydraLayer can use, by the name the `attention` setting gives.
 
-    common.py     TokenMixer (projections around a mixing rule), the mask and shape helpers
-    hydra.py      hydra: Hydra attention, one head per feature, cosine kernel (the default)
-    hydra_mix.py  Hydra's mixing step as tensor functions (hand-written backward, compiled form, step)
-    softmax.py    softmax: multi-head scaled dot-product attention, the O(N²) control
-    linrec.py     linrec: LinRec's L2-normalised linear attention, causal and mask-aware
-    elu.py        elu: the linear transformer of Katharopoulos et al. (φ = elu + 1)
-    linear.py     what linrec and elu share: the linear-time sum Σ_s (q_t · k_s) v_s, heads, masks, state
+    token_mixer.py       TokenMixer (projections around a mixing rule), MultiHeadMixer, mask and shape helpers
+    hydra.py             hydra: Hydra attention, one head per feature, cosine kernel (the default)
+    hydra_kernels.py     Hydra's mixing step as tensor functions (hand-written backward, compiled form, step)
+    softmax.py           softmax: multi-head scaled dot-product attention, the O(N²) control
+    linear_attention.py  what linrec and elu share: the linear-time sum Σ_s (q_t · k_s) v_s, heads, masks, state
+    linrec.py            linrec: LinRec's L2-normalised linear attention, causal and mask-aware
+    elu.py               elu: the linear transformer of Katharopoulos et al. (φ = elu + 1)
 
 All offer `forward(x, mask, index=None)`; hydra, linrec and elu also `initial_state` and `step`.
 Pure torch: nothing here imports RecBole.

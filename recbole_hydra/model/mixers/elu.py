@@ -12,7 +12,7 @@ Shapes: B batch, N sequence length, D hidden size, H heads, d = D / H, M chosen 
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.linear import LinearMixer, kernel_mix, kernel_step
+from recbole_hydra.model.mixers.linear_attention import LinearMixer, kernel_mix, kernel_step
 
 EPS = 1e-6  # keeps the denominator above 0 where no key is visible (a row of padding only)
 

@@ -5,14 +5,14 @@
 `forward` mixes a whole sequence (the sum runs over real s ≤ t in causal mode, over all real s
 in bidirectional mode); `step` is the same computation for one new position of a causal
 sequence, from the running sum S alone: the recurrent form a streaming recommender runs.
-The mixing maths lives in `hydra_mix`. Pure torch: this module knows nothing of RecBole.
+The mixing maths lives in `hydra_kernels`. Pure torch: this module knows nothing of RecBole.
 Shapes: B batch, N sequence length, D hidden size, M chosen positions per row.
 """
 
 import torch
 
-from recbole_hydra.model.mixers.common import TokenMixer, visible_from
-from recbole_hydra.model.mixers.hydra_mix import compiled_hydra_mix, hydra_mix_packed, hydra_mix_step
+from recbole_hydra.model.mixers.hydra_kernels import compiled_hydra_mix, hydra_mix_packed, hydra_mix_step
+from recbole_hydra.model.mixers.token_mixer import TokenMixer, visible_from
 
 
 class HydraAttention(TokenMixer):

@@ -30,7 +30,7 @@ Pure torch. Shapes: B batch, N sequence length, D hidden size, H heads, d = D / 
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.linear import LinearMixer, kernel_mix, kernel_step
+from recbole_hydra.model.mixers.linear_attention import LinearMixer, kernel_mix, kernel_step
 
 EPS = 1e-6  # the smallest norm divided by: a zero row or column maps to 0
 

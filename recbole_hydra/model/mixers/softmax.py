@@ -12,7 +12,7 @@ Shapes: B batch, N sequence length, D hidden size, H heads, d = D / H, M chosen 
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.common import MultiHeadMixer, visible_from
+from recbole_hydra.model.mixers.token_mixer import MultiHeadMixer, visible_from
 
 
 class SoftmaxAttention(MultiHeadMixer):

@@ -14,10 +14,10 @@ import csv
 import json
 import os
 import re
-import shlex
 import time
 from datetime import datetime
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.data.inter_checks import (
     MIN_SEQUENTIAL_INTERACTIONS,
     DatasetError,
@@ -30,7 +30,6 @@ from recbole_hydra.data.inter_checks import (
     validation_needs,
 )
 from recbole_hydra.files import replaced_atomically
-from recbole_hydra.validation import ConfigError
 
 OUTPUT_FIELDS = ("user_id", "item_id", "timestamp")  # RecBole's default field names
 SEQUENTIAL_SPLIT = {"split": {"LS": "valid_and_test"}}  # RecBole's split for sequential models
@@ -166,7 +165,8 @@ def _write_atomically(path, write, check=None):
 def convert(args):
     """Check the input, then write OUT/NAME/NAME.inter and NAME.yaml.
 
-    `args`: the options of `run_hydrarec.py convert` (cli/convert.py), as argparse gives them.
+    `args`: the options of `run_hydrarec.py convert` (cli/convert.py), as argparse gives them, and
+    `args.command`, the command line recorded in NAME.yaml.
     Returns (.inter path, .yaml path, InterSummary of the output, number of users dropped).
     """
     if not _NAME.fullmatch(args.name):
@@ -207,7 +207,7 @@ def convert(args):
     def write_settings(f):
         f.write(
             f"# RecBole settings for {args.name}, converted from {args.input} on "
-            f"{time.strftime('%Y-%m-%d')} by: {shlex.join(['python', 'run_hydrarec.py', 'convert'] + args.argv)}\n"
+            f"{time.strftime('%Y-%m-%d')} by: {args.command}\n"
             f"data_path: {json.dumps(os.path.abspath(args.out))}  # the folder that holds {args.name}/\n"
             f"load_col: {{inter: [{', '.join(OUTPUT_FIELDS)}]}}  # RecBole loads only user and item by default\n"
         )

@@ -10,7 +10,7 @@ trains and infers faster, and (3) its bidirectional form is comparable to BERT4R
 * RecBole's own peers, trained per prefix as RecBole does: LightSANs (its linear-time attention),
   GRU4Rec (linear-time recurrence), SASRec and BERT4Rec, in batches of 512 prefix rows (PEER_SETTINGS).
 
-Every row, peers included, trains under the same budget (experiments/budget.py): the grid's shared
+Every row, peers included, trains under the same budget (experiments/grids/budget.py): the grid's shared
 epochs, patience and evaluation cadence.
 
 Cost and accuracy ratios in the table are over the softmax control of the same mode.

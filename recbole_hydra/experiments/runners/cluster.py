@@ -24,10 +24,10 @@ import tempfile
 import threading
 import uuid
 
-from recbole_hydra.experiments.compare import console_path, spawn_run
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.runners.local import console_path, spawn_run
 from recbole_hydra.files import open_atomically
 from recbole_hydra.runtime.checkpoints import last_checkpoint_path
-from recbole_hydra.validation import ConfigError
 
 STORAGE_MARK = ".hydrarec-storage"  # in the output and checkpoint folders: the token nodes compare
 RETRIES = 3  # Ray's retries of a run whose node or worker died; its own errors are never retried

@@ -9,10 +9,9 @@ For each history length n it builds users with n-1 streamed items, then times
                 for a lifelong model (`positions: capped` or `off`) all n, which its state covers;
   recommend     recommend_many over all those users at once (users per second);
 and checks that both give the same scores (`max_abs_diff`). Medians over --users samples.
+reports/stream_report.py writes the rows.
 """
 
-import csv
-import io
 import os
 import platform
 import statistics
@@ -21,19 +20,8 @@ import time
 
 import torch
 
-from recbole_hydra.experiments.tables import format_table
-from recbole_hydra.files import write_atomic
 from recbole_hydra.runtime.config import build_config
 
-COLUMNS = [
-    "history",
-    "update_ms",
-    "recompute_ms",
-    "recompute_window",
-    "speedup",
-    "recommend_users_per_s",
-    "max_abs_diff",
-]
 # The model trained when no --checkpoint is given: small, one epoch, so the benchmark runs anywhere.
 # Its N is 50 (RecBole's default): histories past 50 are recomputed over the last 50 items. For a
 # comparison over whole 1,000-item histories give --MAX_ITEM_LIST_LENGTH=1000 (slow to train on CPU).
@@ -49,16 +37,18 @@ TRAIN_DEFAULTS = {
 
 def load_model(checkpoint=None, dataset="ml-100k", config_files=(), overrides=None, output="stream_results"):
     """(model, dataset, description) from `checkpoint`, or from a small causal HydraRec trained here first."""
-    from recbole.quick_start import load_data_and_model
-
+    from recbole_hydra.runtime.datasets import check_dataset
+    from recbole_hydra.runtime.saved_models import load_saved_model
     from recbole_hydra.runtime.training import train_and_test
 
     if not checkpoint:
         settings = {**TRAIN_DEFAULTS, "checkpoint_dir": os.path.join(output, "saved"), **(overrides or {})}
-        result = train_and_test(build_config("HydraRec", dataset, config_files, settings))
+        config = build_config("HydraRec", dataset, config_files, settings)
+        check_dataset(config)
+        result = train_and_test(config)
         print(f"trained {result.model} on {result.dataset}: test {result.test_result}", file=sys.stderr)
         checkpoint = result.checkpoint
-    config, model, dataset, _, _, _ = load_data_and_model(checkpoint)
+    config, model, dataset, _, _, _ = load_saved_model(checkpoint)
     return model, dataset, f"{checkpoint} ({config['dataset']})"
 
 
@@ -111,19 +101,6 @@ def measure(stream, length, n_users, k, generator):
         "recommend_users_per_s": round(n_users / recommend_s),
         "max_abs_diff": f"{diff:.1e}",
     }
-
-
-def write_report(rows, notes, output):
-    """DIR/stream.md (the table and its notes) and DIR/stream.csv, each written atomically; returns the table."""
-    table = format_table(rows, COLUMNS, float_digits=3)
-    os.makedirs(output, exist_ok=True)
-    write_atomic(os.path.join(output, "stream.md"), table + "\n\n" + "".join(f"- {note}\n" for note in notes))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(os.path.join(output, "stream.csv"), buffer.getvalue())
-    return table
 
 
 def device_name(device):

@@ -7,8 +7,8 @@ differently, whether a row spec, a tuned config or a model's own defaults set th
 then states the one rule, and each row says what ended it (runtime/training.py's STOPPED_BY).
 """
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.training import STOPPED_BY
-from recbole_hydra.validation import ConfigError
 
 # RecBole stops after `stopping_step` + 1 evaluations without a better validation score (cur_step > stopping_step).
 BUDGET_KEYS = ("epochs", "stopping_step", "eval_step", "train_time_budget")

@@ -1,8 +1,11 @@
-"""Result rows into tables: the one place that formats what runs produce (markdown, CSV, durations)."""
+"""Result rows into tables: the one place that formats what runs produce (markdown, CSV, durations),
+and the command line that made a result folder."""
 
 import csv
 import io
 import os
+import sys
+import time
 
 from recbole_hydra.files import write_atomic
 
@@ -157,3 +160,12 @@ def write_rows(path, rows, first=(), last=()):
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, buffer.getvalue())
+
+
+def record_command(output_dir, command=None):
+    """Append `command` (default: this process's own command line) to DIR/command.txt with the time,
+    one line per start: how a result folder came to be. Returns the command."""
+    command = command or " ".join(sys.argv)
+    with open(os.path.join(output_dir, "command.txt"), "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    return command

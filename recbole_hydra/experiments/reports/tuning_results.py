@@ -1,4 +1,5 @@
-"""A `tune` output folder read back: its layout, each search's settings, and the best configs for `compare --tuned`.
+"""A `tune` output folder: its layout and its summary, and, read back, each search's settings and the
+best configs for `compare --tuned`.
 
 Tuning selects each model's config on the validation metric; `compare --tuned` then trains that
 config over several seeds and tests it: the protocol for a comparison of tuned models, where no
@@ -9,14 +10,19 @@ import json
 import os
 import re
 
-from recbole_hydra.experiments.tables import read_rows
+from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.experiments.reports.tables import format_table, read_rows
 from recbole_hydra.runtime.config import plain
-from recbole_hydra.validation import ConfigError
 
 # The layout of a `tune` output folder, written by tune.py and read here.
 SUMMARY_NAME = "tuning_summary.csv"  # one row per search: status, best scores, best_config, test metrics
 TRIALS_NAME = "trials.csv"  # one row per trial
 RAY_DIR = "ray_results"
+# The columns of those files, first and last (the metrics and a trial's settings in between).
+SUMMARY_FIRST = ["model", "mode", "variant", "train_scheme", "status", "trials", "failed_trials"]
+SUMMARY_LAST = ["best_config", "experiment", "checkpoint"]
+TRIALS_FIRST = ["model", "mode", "variant", "train_scheme", "trial", "status", "epochs"]
+PLACE = ["node_id", "host", "device"]  # where a trial ran, reported with its scores
 # Settings a search sets for itself (or that say where files go): no reason to warn when they differ.
 _SEARCH_ONLY = {"epochs", "eval_step", "state", "checkpoint_dir", "show_progress"}
 
@@ -136,3 +142,25 @@ def search_differences(path, key, common):
         if json.dumps(searched.get(setting), sort_keys=True, default=str)
         != json.dumps(common.get(setting), sort_keys=True, default=str)
     ]
+
+
+def summary_markdown(rows, dataset, num_samples, max_epochs):
+    """tuning_summary.md: each search's best validation score, its test metrics and its best config."""
+    metrics = []
+    for row in rows:
+        metrics += [key for key in row if key.startswith(("best_valid_", "test_")) and key not in metrics]
+    shown = [key for key in metrics if key.startswith("best_valid_") or key.endswith("@10")]
+    table_rows = []
+    for row in rows:
+        config = best_config_of(row, SUMMARY_NAME) or {}
+        table_rows.append({**row, "best_config": ", ".join(f"{k}={_short(v)}" for k, v in config.items())})
+    table = format_table(table_rows, SUMMARY_FIRST + shown + ["best_epoch", "best_config"])
+    return (
+        f"# Tuning on {dataset}\n\nEach model and mode: {num_samples} trials of at most {max_epochs} epochs "
+        "(ASHA early stopping on the validation metric, Optuna TPE). Test metrics: the best trial's "
+        "best-validation checkpoint, evaluated once after the search.\n\n" + table + "\n"
+    )
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, float) else value

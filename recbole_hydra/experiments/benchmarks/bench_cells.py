@@ -9,7 +9,7 @@ One *cell* is one model (and mode) at one history length N:
   full-sort evaluation calls it;
 * `warmup` untimed steps, then `repeats` timed ones; the median is reported;
 * peak memory of the steps after the first, above what the process held after the first
-  (`PeakMemory`): a step's working memory, not one-time state such as Adam's moments.
+  (`measure.PeakMemory`): a step's working memory, not one-time state such as Adam's moments.
 
 Every model gets the same sizes (hidden, layers, inner = 4·hidden, 2 heads where it has heads),
 the same CE loss over all items, the same dropout and the same batch. Models are built the RecBole
@@ -20,25 +20,19 @@ Cloze masking of BERT4Rec and bidirectional HydraRec), so masked fields are real
 `bench_runner` runs each cell in a fresh process; this module is what runs inside it.
 `bench_report` turns the rows into tables, files and a plot.
 
-Clocks: on CPU with one thread, a step's time is the process's CPU time (time.process_time):
-on a machine shared with other jobs it leaves out the time spent waiting for a core, which
-wall-clock time does not. Wall-clock medians are kept beside it. On CUDA (or with several CPU
-threads) the main clock is wall time, synchronised.
+How a step is timed and its memory measured: measure.py.
 """
 
-import ctypes
-import gc
-import resource
 import statistics
-import time
 from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
-from recbole_hydra.experiments.grid import recbole_mode
+from recbole_hydra.experiments.benchmarks.measure import PeakMemory, clock_name, limit_address_space, time_steps
+from recbole_hydra.experiments.grids.grid import recbole_mode
 from recbole_hydra.model import HydraAttention, HydraLayer
-from recbole_hydra.model.mixers.common import gather_positions
+from recbole_hydra.model.mixers.token_mixer import gather_positions
 
 DEFAULT_LENGTHS = (50, 200, 1000, 4000)
 DEFAULT_MODELS = ("HydraRec", "SASRec", "BERT4Rec", "LightSANs")
@@ -191,126 +185,6 @@ def model_overrides(cell, settings):
 # ----- measuring, inside a worker process ----------------------------------------------------
 
 
-def _clock(settings):
-    """The main clock's name: process CPU time on one CPU thread, else synchronised wall time."""
-    return "process_cpu" if settings.device == "cpu" and settings.threads == 1 else "wall"
-
-
-def _rss_kb(field_name):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field_name}")
-
-
-def _release_freed_memory():
-    """Collect garbage and hand glibc's freed heap back to the OS, so RSS shows live memory."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: RSS then also holds freed-but-kept memory
-        pass
-
-
-class PeakMemory:
-    """Peak memory one phase adds on top of what the process holds when the phase starts.
-
-    CUDA: the caching allocator's peak of allocated bytes (`max_memory_allocated` after
-    `reset_peak_memory_stats`) minus what was allocated at the start.
-    CPU: the peak resident set size (VmHWM, reset by writing 5 to /proc/self/clear_refs, Linux
-    ≥ 4.0) minus the resident set at the start, after returning freed heap to the OS. This counts
-    every byte the step makes the OS hand over (tensors, autograd buffers, allocator overhead),
-    so it is what a user's machine must have free; it slightly overstates pure tensor bytes.
-    Without clear_refs: the growth of the lifetime peak (ru_maxrss), a lower bound.
-    """
-
-    def __init__(self, device):
-        self.device = device
-        if device.type == "cuda":
-            self.kind = "cuda_max_allocated_delta"
-        elif self._can_reset_rss_peak():
-            self.kind = "cpu_rss_peak_delta"
-        else:
-            self.kind = "cpu_ru_maxrss_delta_lower_bound"
-        self.start_kb = 0
-
-    @staticmethod
-    def _can_reset_rss_peak():
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            _rss_kb("VmHWM")
-            return True
-        except OSError:
-            return False
-
-    def start(self):
-        _release_freed_memory()
-        if self.kind.startswith("cuda"):
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start_kb = torch.cuda.memory_allocated(self.device) / 1024
-        elif self.kind == "cpu_rss_peak_delta":
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self.start_kb = _rss_kb("VmRSS")
-        else:
-            self.start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    def peak_mb(self):
-        if self.kind.startswith("cuda"):
-            torch.cuda.synchronize(self.device)
-            peak_kb = torch.cuda.max_memory_allocated(self.device) / 1024
-        elif self.kind == "cpu_rss_peak_delta":
-            peak_kb = _rss_kb("VmHWM")
-        else:
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return max(0.0, peak_kb - self.start_kb) / 1024
-
-
-def _time_steps(step, settings, sync, after_first_step=None):
-    """(median main-clock ms, median wall ms, timed steps) of repeated calls of `step`.
-
-    `warmup` untimed calls (only the first when one call takes over a quarter of the phase
-    budget: its first call already paid the one-time costs), then `repeats` timed calls, cut
-    short, once three are in, when the phase has run for `phase_budget_s`: a 12 s SASRec step at
-    N=4000 then costs four steps, not seven. `after_first_step` runs once the first call is done
-    (memory is measured from there: lazily built state such as Adam's moments or compiled
-    kernels is not a step's working memory).
-    """
-    started = time.perf_counter()
-    calls = 0
-    main, wall = [], []
-    use_cpu_clock = _clock(settings) == "process_cpu"
-    while len(main) < settings.repeats:
-        warming = calls < settings.warmup
-        if warming and calls == 1 and time.perf_counter() - started > settings.phase_budget_s / 4:
-            warming = False  # one slow warm-up call is enough
-        if not warming and len(main) >= 3 and time.perf_counter() - started > settings.phase_budget_s:
-            break
-        wall_start, cpu_start = time.perf_counter(), time.process_time()
-        step()
-        sync()
-        if not warming:
-            wall.append(time.perf_counter() - wall_start)
-            main.append(time.process_time() - cpu_start if use_cpu_clock else wall[-1])
-        calls += 1
-        if calls == 1 and after_first_step is not None:
-            after_first_step()
-    return statistics.median(main) * 1000, statistics.median(wall) * 1000, len(main)
-
-
-def _limit_address_space(settings):
-    """CPU: let this process grow by at most memory_limit_mb more, so a too-large step fails with
-    a catchable allocation error instead of waking the OOM killer on a shared machine."""
-    if settings.device != "cpu" or settings.memory_limit_mb <= 0 or not settings.isolate:
-        return  # never limit a process that goes on to do other work
-    extra = settings.memory_limit_mb * 2**20
-    current = _rss_kb("VmSize") * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (current + extra, resource.RLIM_INFINITY))
-
-
 def _without_mixing(qkv, mask, index=None):
     """Hydra attention minus its mixing step: the value projection goes straight to W_o."""
     v = qkv[..., 2 * qkv.size(-1) // 3 :]  # (B, N, D)
@@ -348,10 +222,10 @@ def apply_variant(model, variant, hidden_act="gelu"):
 
 def synthetic_batch(config, n_items, batch_size, seq_len):
     """Full histories of random real items and a random next item, under RecBole's field names."""
-    from recbole.data.interaction import Interaction
+    from recbole_hydra.runtime.datasets import as_batch
 
     items = torch.randint(1, n_items, (batch_size, seq_len + 1))  # (B, N + 1); 0 is padding
-    return Interaction(
+    return as_batch(
         {
             config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]: items[:, :-1],  # (B, N)
             config["ITEM_LIST_LENGTH_FIELD"]: torch.full((batch_size,), seq_len),  # (B,)
@@ -367,17 +241,14 @@ def _autocast(settings):
 
 def measure_cell(cell, settings):
     """Build one cell's model and batch, time its steps, measure its memory: one csv row (dict)."""
-    from recbole.data import create_dataset
-    from recbole.data.transform import construct_transform
-    from recbole.utils import get_model, init_seed
-
     from recbole_hydra.runtime.config import build_config
+    from recbole_hydra.runtime.datasets import batch_transform, read_dataset
+    from recbole_hydra.runtime.training import make_model
 
     config = build_config(cell.model, settings.dataset, overrides=model_overrides(cell, settings))
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    transform = construct_transform(config)  # before the model: it names the mask fields it reads
-    model = get_model(cell.model)(config, dataset)
+    dataset = read_dataset(config)
+    transform = batch_transform(config)  # before the model: it names the mask fields it reads
+    model = make_model(config, dataset)
     apply_variant(model, cell.variant, config["hidden_act"])
     device = config["device"]
     model = model.to(device)
@@ -402,11 +273,11 @@ def measure_cell(cell, settings):
     row = empty_row(cell, settings, status="ok")
     memory = PeakMemory(device)
     row["mem_measure"] = memory.kind
-    _limit_address_space(settings)
+    limit_address_space(settings)
 
     model.train()
     losses = []
-    row["train_ms"], row["train_wall_ms"], row["train_steps_timed"] = _time_steps(
+    row["train_ms"], row["train_wall_ms"], row["train_steps_timed"] = time_steps(
         lambda: losses.append(train_step().detach()), settings, sync, after_first_step=memory.start
     )
     row["peak_mem_mb"] = memory.peak_mb()
@@ -415,7 +286,7 @@ def measure_cell(cell, settings):
         return row
 
     model.eval()
-    row["infer_ms"], row["infer_wall_ms"], row["infer_steps_timed"] = _time_steps(
+    row["infer_ms"], row["infer_wall_ms"], row["infer_steps_timed"] = time_steps(
         infer_step, settings, sync, after_first_step=memory.start
     )
     row["infer_peak_mem_mb"] = memory.peak_mb()
@@ -460,9 +331,9 @@ def measure_layer_overhead(settings):
                     else:
                         layer.attention.mix = mix
                     layer.train()
-                    train_ms = _time_steps(train, one, sync)[0]
+                    train_ms = time_steps(train, one, sync)[0]
                     layer.eval()
-                    infer_ms = _time_steps(infer, one, sync)[0]
+                    infer_ms = time_steps(infer, one, sync)[0]
                     if repeat >= settings.warmup:
                         times["train" + suffix].append(train_ms)
                         times["infer" + suffix].append(infer_ms)
@@ -478,7 +349,7 @@ def measure_layer_overhead(settings):
                     "layer_infer_ms": med["infer"],
                     "no_mix_infer_ms": med["infer_nomix"],
                     "infer_overhead": med["infer"] / med["infer_nomix"] - 1,
-                    "clock": _clock(settings),
+                    "clock": clock_name(settings),
                 }
             )
     return rows
@@ -487,7 +358,7 @@ def measure_layer_overhead(settings):
 def empty_row(cell, settings, status, note=""):
     """A row for `cell` without measurements (yet, or ever: a cell that could not finish)."""
     row = {column: None for column in CSV_COLUMNS}
-    row.update(asdict(cell), clock=_clock(settings), rounds=1 if status == "ok" else 0, status=status, note=note)
+    row.update(asdict(cell), clock=clock_name(settings), rounds=1 if status == "ok" else 0, status=status, note=note)
     return row
 
 

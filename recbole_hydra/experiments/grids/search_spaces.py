@@ -6,9 +6,9 @@ Format: `key: {domain: arguments}`, one line per searched key; see properties/se
 import os
 import sys
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.defaults import SEARCH_SPACES_DIR
-from recbole_hydra.validation import ConfigError
 
 FALLBACK_SPACE = "_default.yaml"
 DOMAIN_ARITY = {"choice": None, "uniform": 2, "loguniform": 2, "randint": 2, "quniform": 3}

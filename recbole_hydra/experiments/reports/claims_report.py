@@ -9,8 +9,8 @@ compared with the causal control.
 
 import os
 
-from recbole_hydra.experiments.budget import BUDGET_KEYS, describe_budget, stopped_by_label
-from recbole_hydra.experiments.tables import format_table, group_rows, mean_std, read_rows
+from recbole_hydra.experiments.grids.budget import BUDGET_KEYS, describe_budget, stopped_by_label
+from recbole_hydra.experiments.reports.tables import format_table, group_rows, mean_std, read_rows
 from recbole_hydra.files import load_yaml, write_atomic
 
 CLAIMS_NAME = "claims.md"

@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from recbole_hydra.experiments.budget import capped, describe_budget, stopped_by_label
-from recbole_hydra.experiments.tables import group_rows, mean_std, reference_label, summary_table
+from recbole_hydra.experiments.grids.budget import capped, describe_budget, stopped_by_label
+from recbole_hydra.experiments.reports.tables import group_rows, mean_std, reference_label, summary_table
 from recbole_hydra.files import replaced_atomically, write_atomic
 from recbole_hydra.runtime.config import plain
 

@@ -3,7 +3,7 @@
 import torch
 
 from recbole_hydra.model import HydraLayer
-from recbole_hydra.model.local import LocalMixing
+from recbole_hydra.model.local_mixing import LocalMixing
 
 
 def test_local_mixing_is_the_weighted_sum_of_real_neighbours():
@@ -30,7 +30,7 @@ def test_it_starts_at_zero_and_only_bidirectional_layers_have_it():
 
 
 def test_chosen_positions_equal_everywhere_then_gathered():
-    from recbole_hydra.model.mixers.common import gather_positions
+    from recbole_hydra.model.mixers.token_mixer import gather_positions
 
     torch.manual_seed(0)
     layer = (

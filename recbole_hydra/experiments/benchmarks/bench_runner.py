@@ -17,10 +17,22 @@ import signal
 import statistics
 import time
 
-from recbole_hydra.experiments.bench_cells import FULL, empty_row, measure_layer_overhead, measure_or_record, plan_cells
+from recbole_hydra.experiments.benchmarks.bench_cells import (
+    FULL,
+    empty_row,
+    measure_layer_overhead,
+    measure_or_record,
+    plan_cells,
+)
 
 # Imported once by the fork server, inherited by every cell's process.
-_PRELOAD = ["torch", "recbole.data", "recbole.utils", "recbole_hydra", "recbole_hydra.experiments.bench_cells"]
+_PRELOAD = [
+    "torch",
+    "recbole_hydra",
+    "recbole_hydra.runtime.datasets",  # RecBole's data and utils
+    "recbole_hydra.runtime.training",
+    "recbole_hydra.experiments.benchmarks.bench_cells",
+]
 
 
 def _context():

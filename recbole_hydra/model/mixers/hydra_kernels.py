@@ -15,7 +15,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from recbole_hydra.model.mixers.common import accumulation_dtype, gather_positions, visible_from
+from recbole_hydra.model.mixers.token_mixer import accumulation_dtype, gather_positions, visible_from
 
 logger = logging.getLogger(__name__)
 
@@ -175,11 +175,6 @@ class CompiledOrEager:
             str(error).strip().splitlines()[0] if str(error).strip() else "",
         )
         self.compiled = None
-
-    @property
-    def active(self) -> bool:
-        """True while calls go through the compiled function."""
-        return self.compiled is not None
 
     def __call__(self, *args):
         if self.compiled is not None:

@@ -1,16 +1,17 @@
 """`run_hydrarec.py stream`: time one streamed update against one full recompute of the history.
 
-What is measured and how: experiments/stream_bench.py.
+What is measured and how: experiments/benchmarks/stream_bench.py.
 """
 
 import os
 
 import torch
 
-from recbole_hydra.cli.args import add_config_files, command_parser
-from recbole_hydra.experiments import stream_bench
+from recbole_hydra.cli.args import add_config_files, command_line, command_parser
+from recbole_hydra.config_errors import ConfigError, positive_int
+from recbole_hydra.experiments.benchmarks import stream_bench
+from recbole_hydra.experiments.reports.stream_report import write_report
 from recbole_hydra.runtime.config import parse_overrides
-from recbole_hydra.validation import ConfigError, positive_int
 
 
 def parser():
@@ -73,9 +74,9 @@ def run(argv):
             else f"histories longer than MAX_ITEM_LIST_LENGTH={model.max_seq_length} are recomputed over their last "
             f"{model.max_seq_length} items (RecBole's truncation), by update as well as by the full recompute"
         ),
-        "command: " + " ".join(["python run_hydrarec.py stream"] + list(argv)),
+        "command: " + command_line("stream", argv),
     ]
-    table = stream_bench.write_report(rows, notes, args.output)
+    table = write_report(rows, notes, args.output)
     print(table)
     print("\n".join(notes))
     print(f"wrote {os.path.join(args.output, 'stream.md')} and stream.csv")

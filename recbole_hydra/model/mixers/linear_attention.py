@@ -13,7 +13,7 @@ d = D / H key features, e value features, M query positions, C chunks of L posit
 
 import torch
 
-from recbole_hydra.model.mixers.common import MultiHeadMixer, accumulation_dtype, visible_from
+from recbole_hydra.model.mixers.token_mixer import MultiHeadMixer, accumulation_dtype, visible_from
 
 
 def kernel_mix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:

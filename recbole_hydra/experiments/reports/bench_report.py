@@ -8,7 +8,7 @@ import csv
 import os
 import sys
 
-from recbole_hydra.experiments.bench_cells import (
+from recbole_hydra.experiments.benchmarks.bench_cells import (
     CSV_COLUMNS,
     FULL,
     HYDRA,
@@ -21,7 +21,7 @@ from recbole_hydra.experiments.bench_cells import (
     REFERENCE_MODEL,
     is_whole_model,
 )
-from recbole_hydra.experiments.tables import format_table
+from recbole_hydra.experiments.reports.tables import format_table
 from recbole_hydra.files import open_atomically, replaced_atomically, write_atomic
 
 
