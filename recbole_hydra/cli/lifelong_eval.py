@@ -10,7 +10,7 @@ from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments import lifelong_eval
 from recbole_hydra.experiments.reports.tables import format_table
 from recbole_hydra.files import write_atomic
-from recbole_hydra.runtime import inference
+from recbole_hydra.runtime import inference, seen_items
 
 
 def parser():
@@ -23,6 +23,12 @@ def parser():
     p.add_argument("--data-path", default=None, metavar="DIR", help="folder holding the dataset's folder")
     p.add_argument("--k", type=positive_int_arg, default=10, help="cut-off of NDCG and Hit (default: 10)")
     p.add_argument("--threads", type=positive_int_arg, default=1, help="torch CPU threads")
+    p.add_argument(
+        "--exclude-seen",
+        choices=("yes", "no"),
+        default=None,
+        help="rank only items the user has not seen before the test event (default: the checkpoint's exclude_seen)",
+    )
     p.add_argument("--output", default=None, metavar="DIR", help="also write DIR/lifelong_eval.md")
     return p
 
@@ -36,11 +42,16 @@ def run(argv):
         raise ConfigError(f"--checkpoint: {error}") from None
     if getattr(model, "bidirectional", True) or not getattr(model, "recurrent", False):
         raise ConfigError(f"--checkpoint: {args.checkpoint} is not a causal HydraRec with a recurrent token mixer")
-    results = lifelong_eval.evaluate(model, dataset, args.k)
+    if args.exclude_seen is None:
+        exclude_seen = seen_items.excluding_seen(dataset.config)  # the ranking the model was trained for
+    else:
+        exclude_seen = args.exclude_seen == "yes"
+    results = lifelong_eval.evaluate(model, dataset, args.k, exclude_seen)
     rows = [dict(results[mode], mode=mode) for mode in ("windowed", "lifelong")]
     table = format_table(rows, ["mode", "users", f"ndcg@{args.k}", f"hit@{args.k}"], float_digits=4)
     notes = [
         f"checkpoint: {args.checkpoint}; positions: {model.positions}; MAX_ITEM_LIST_LENGTH N = {model.max_seq_length}",
+        "ranking: " + ("unseen items (every event before the test event excluded)" if exclude_seen else "all items"),
         f"{results['users_past_n']} of {results['windowed']['users']} test users have more than N events before "
         f"their test event (longest: {results['max_history']}); below N both modes see the same events",
         f"lifelong / windowed NDCG@{args.k}: {lifelong_eval.ratio(results, args.k):.3f}",

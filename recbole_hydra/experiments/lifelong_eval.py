@@ -5,7 +5,8 @@ RecBole's evaluation always truncates a history to its last N = MAX_ITEM_LIST_LE
 tell what a lifelong state (`positions: capped` or `off`) is worth past N. This replays each test
 user's history through StreamingRecommender and ranks the test event, under RecBole's protocol for
 sequential models (leave-one-out in time order: a user's last event is the test target when they have
-at least 3; full ranking over every item, seen ones included):
+at least 3; full ranking over every item, seen ones included unless `exclude_seen`, which then means
+what runtime/seen_items.py means: every event before the target, in both modes, is out of the ranking):
   windowed   the last N events of the history (for `positions: absolute`, RecBole's own test score);
   lifelong   every event of the history, the model's state going on past N; a model trained with
              `absolute` positions is read with `capped` ones (the same weights: until an event's
@@ -40,10 +41,15 @@ def test_histories(dataset):
     }
 
 
-def metrics(scores, targets, k):
-    """NDCG@k and Hit@k of one target per row: scores (U, I), targets (U,)."""
+def metrics(scores, targets, k, seen=None):
+    """NDCG@k and Hit@k of one target per row: scores (U, I), targets (U,); `seen`, a list of U item id
+    lists, drops each row's items from the ranking (a seen target can then never be hit)."""
     scores = scores.clone()
     scores[:, 0] = float("-inf")  # padding
+    if seen is not None:
+        rows = torch.repeat_interleave(torch.arange(len(seen)), torch.tensor([len(ids) for ids in seen]))
+        items = torch.tensor([item for ids in seen for item in ids], dtype=torch.long)
+        scores[rows.to(scores.device), items.to(scores.device)] = float("-inf")
     target_scores = scores.gather(1, targets.unsqueeze(1))  # (U, 1)
     ranks = (scores > target_scores).sum(dim=1)  # (U,) items scored above the target
     hit = ranks < k
@@ -52,7 +58,7 @@ def metrics(scores, targets, k):
 
 
 @torch.no_grad()
-def evaluate(model, dataset, k=10):
+def evaluate(model, dataset, k=10, exclude_seen=False):
     """{'windowed': {...}, 'lifelong': {...}}, each with ndcg@k, hit@k and the users scored."""
     histories = test_histories(dataset)
     users = sorted(histories)
@@ -73,7 +79,8 @@ def evaluate(model, dataset, k=10):
                 names = [str(u) for u in chunk]
                 stream.replay(names, [[str(id2token[i]) for i in history] for history in kept])
                 targets = torch.tensor([histories[u][1] for u in chunk], device=stream.device)
-                for total, value in enumerate(metrics(stream.full_scores(names), targets, k)):
+                seen = [histories[u][0] for u in chunk] if exclude_seen else None  # the whole history
+                for total, value in enumerate(metrics(stream.full_scores(names), targets, k, seen)):
                     totals[total] += value
             results[mode] = {f"ndcg@{k}": totals[0] / len(users), f"hit@{k}": totals[1] / len(users)}
             results[mode]["users"] = len(users)

@@ -49,3 +49,20 @@ def test_the_command_prints_both_and_their_ratio(trained, tmp_path, capsys):
     assert "| windowed |" in out and "| lifelong |" in out and "lifelong / windowed NDCG@5:" in out
     assert (tmp_path / "lifelong_eval.md").read_text() == out
     assert main(["lifelong-eval", "--checkpoint", str(tmp_path / "missing.pth")]) == 2
+
+
+def test_with_seen_items_excluded_the_windowed_score_is_recboles_unseen_test_score(tmp_path, capsys):
+    write_dataset(tmp_path, users=40, items=20, per_user=8)
+    settings = overrides(tmp_path, MAX_ITEM_LIST_LENGTH=N, epochs=1, exclude_seen=True)
+    trained = train_and_test(build_config("HydraRec", "syn", overrides=settings))
+    model, dataset = inference.build_model(inference.read_checkpoint(trained.checkpoint))
+    results = lifelong_eval.evaluate(model, dataset, k=5, exclude_seen=True)
+    assert results["windowed"]["ndcg@5"] == pytest.approx(trained.test_result["ndcg@5"], abs=1e-4)
+    assert results["windowed"]["hit@5"] == pytest.approx(trained.test_result["hit@5"], abs=1e-4)
+    everything = lifelong_eval.evaluate(model, dataset, k=5, exclude_seen=False)
+    assert everything["windowed"]["ndcg@5"] == pytest.approx(trained.test_result_all_items["ndcg@5"], abs=1e-4)
+    # The command follows the checkpoint's exclude_seen unless told otherwise.
+    assert main(["lifelong-eval", "--checkpoint", trained.checkpoint, "--k", "5"]) == 0
+    assert "ranking: unseen items" in capsys.readouterr().out
+    assert main(["lifelong-eval", "--checkpoint", trained.checkpoint, "--k", "5", "--exclude-seen", "no"]) == 0
+    assert "ranking: all items" in capsys.readouterr().out
