@@ -68,7 +68,7 @@ def run(argv):
     notes = [
         "command: " + command_line("serve-bench", argv),
         f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
-        f"{platform.python_version()}; the load generator (async httpx) runs on the same CPUs as the server",
+        f"{platform.python_version()}; the load generator (aiohttp's async client) runs on the same CPUs as the server",
         f"{settings['users']} users with N events each before the loops; each request posts one event of a random "
         "user and item and gets that user's top 10 (POST /events?k=10)",
         f"closed loop: {settings['concurrency']} clients; open loop: {settings['rate']:g} requests/s, latency from "
