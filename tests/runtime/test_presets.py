@@ -1,0 +1,32 @@
+"""properties/presets/*.yaml: each loads through --config_files, sets only keys HydraRec documents, and
+sets what it says in both modes."""
+
+import os
+
+import pytest
+
+from recbole_hydra.files import load_yaml
+from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.defaults import model_yaml
+
+from helpers import REPO
+
+PRESETS = os.path.join(REPO, "properties", "presets")
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(PRESETS)))
+def test_a_preset_sets_documented_keys_and_wins_over_the_defaults(name):
+    preset = load_yaml(os.path.join(PRESETS, name))
+    assert preset and set(preset) <= set(load_yaml(model_yaml("HydraRec"))), name
+    for bidirectional in (False, True):
+        overrides = {"bidirectional": bidirectional}
+        config = build_config("HydraRec", "ml-100k", [os.path.join(PRESETS, name)], overrides)
+        for key, value in preset.items():
+            assert config[key] == value, (name, key, bidirectional)
+
+
+def test_the_dense_preset_changes_causal_dropout_only():
+    causal = build_config("HydraRec", "ml-100k", [os.path.join(PRESETS, "dense.yaml")])
+    default = build_config("HydraRec", "ml-100k")
+    assert (default["hidden_dropout_prob"], causal["hidden_dropout_prob"]) == (0.5, 0.2)
+    assert (default["attn_dropout_prob"], causal["attn_dropout_prob"]) == (0.5, 0.2)
