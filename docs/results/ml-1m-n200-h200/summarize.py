@@ -32,19 +32,21 @@ for path in sorted(glob.glob("log/HydraRec/*.log")):
     evaluate = [float(s) for s in re.findall(r"epoch \d+ evaluating \[time: ([\d.]+)s", text)]
     saved = re.search(r"Saving current: (\S+?\.pth)", text).group(1)
     result = interim_for(saved)
-    runs.append({
-        "row": ROWS[(setting(text, "attention"), setting(text, "bidirectional"))],
-        "seed": int(setting(text, "seed")),
-        "epochs_run": len(evaluate),
-        "train_seconds_per_epoch": statistics.mean(train),
-        "eval_seconds_per_epoch": statistics.mean(evaluate),
-        "best_valid_ndcg@10": result["valid"]["ndcg@10"],
-        "test_ndcg@10": result["test"]["ndcg@10"],
-        "test_hit@10": result["test"]["hit@10"],
-        "test_all_items_ndcg@10": result["test_all_items"]["ndcg@10"],
-        "test_all_items_hit@10": result["test_all_items"]["hit@10"],
-        "log": path,
-    })
+    runs.append(
+        {
+            "row": ROWS[(setting(text, "attention"), setting(text, "bidirectional"))],
+            "seed": int(setting(text, "seed")),
+            "epochs_run": len(evaluate),
+            "train_seconds_per_epoch": statistics.mean(train),
+            "eval_seconds_per_epoch": statistics.mean(evaluate),
+            "best_valid_ndcg@10": result["valid"]["ndcg@10"],
+            "test_ndcg@10": result["test"]["ndcg@10"],
+            "test_hit@10": result["test"]["hit@10"],
+            "test_all_items_ndcg@10": result["test_all_items"]["ndcg@10"],
+            "test_all_items_hit@10": result["test_all_items"]["hit@10"],
+            "log": path,
+        }
+    )
 
 runs.sort(key=lambda r: (list(ROWS.values()).index(r["row"]), r["seed"]))
 with open("runs.csv", "w", newline="") as out:
@@ -52,8 +54,15 @@ with open("runs.csv", "w", newline="") as out:
     writer.writeheader()
     writer.writerows(runs)
 
-columns = ["epochs_run", "train_seconds_per_epoch", "best_valid_ndcg@10", "test_ndcg@10", "test_hit@10",
-           "test_all_items_ndcg@10", "test_all_items_hit@10"]
+columns = [
+    "epochs_run",
+    "train_seconds_per_epoch",
+    "best_valid_ndcg@10",
+    "test_ndcg@10",
+    "test_hit@10",
+    "test_all_items_ndcg@10",
+    "test_all_items_hit@10",
+]
 lines = ["| row | seeds | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
 for row in ROWS.values():
     mine = [r for r in runs if r["row"] == row]
