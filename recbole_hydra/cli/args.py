@@ -1,5 +1,6 @@
 """What the subcommands' argument parsing shares: option types and checks, config files, the
-grid's --dataset/--models, the command line a result records, and stopping on SIGTERM like on Ctrl-C."""
+grid's --dataset/--models, the command line a result records, and stopping on SIGTERM or a
+lone SIGINT as on Ctrl-C."""
 
 import argparse
 import contextlib
@@ -92,10 +93,14 @@ def add_dataset_and_models(parser, hydrarec_verb):
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt(before=None):
-    """Within the block, `kill PID` stops the command the way Ctrl-C does (main thread only).
+def stop_signals_as_interrupt(before=None):
+    """Within the block, `kill PID` and `kill -INT PID` stop the command the way Ctrl-C does (main
+    thread only).
 
-    `before()` runs first, e.g. to pass the signal on to worker processes.
+    `before()` runs first, e.g. to pass the stop on to worker processes: a signal sent to one
+    process (`kill`, `kill -INT`) does not reach its workers the way Ctrl-C (or `timeout`) reaches
+    the whole process group, and a worker left behind trains on with nobody to collect its result. A SIGINT
+    that was ignored when the command started (a shell's background job) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -106,8 +111,12 @@ def sigterm_as_interrupt(before=None):
             before()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stop_signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        stop_signals.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, interrupt) for signum in stop_signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -9,7 +9,7 @@ from recbole_hydra.cli.args import (
     check_resources_args,
     command_line,
     command_parser,
-    sigterm_as_interrupt,
+    stop_signals_as_interrupt,
 )
 from recbole_hydra.runtime.config import parse_overrides
 
@@ -92,7 +92,7 @@ def run(argv):
     if runner is not None and threads is None:  # as many torch threads as the CPUs Ray reserved
         threads = max(1, int(cpus_per_run))
     try:
-        with sigterm_as_interrupt(before=runner.stop if runner else stop_runs):
+        with stop_signals_as_interrupt(before=runner.stop if runner else stop_runs):
             table = compare(
                 args.models,
                 args.dataset,

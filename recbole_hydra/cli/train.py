@@ -3,7 +3,13 @@
 import os
 import sys
 
-from recbole_hydra.cli.args import INTERRUPTED, add_config_files, command_line, command_parser, sigterm_as_interrupt
+from recbole_hydra.cli.args import (
+    INTERRUPTED,
+    add_config_files,
+    command_line,
+    command_parser,
+    stop_signals_as_interrupt,
+)
 from recbole_hydra.experiments.reports.tables import metrics_table
 from recbole_hydra.runtime.config import build_config, parse_overrides
 from recbole_hydra.runtime.datasets import check_dataset
@@ -46,7 +52,7 @@ def resume_command(argv, checkpoint):
 
 def run(argv):
     args, rest = parser().parse_known_args(argv)
-    with sigterm_as_interrupt():
+    with stop_signals_as_interrupt():
         try:
             result = _train(args, rest)
         except TrainingInterrupted as stop:

@@ -376,8 +376,12 @@ def _gone(pid):
         return True
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks for the run's process in /proc")
-def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
+ON_LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks for the run's process in /proc")
+
+
+def _compare_stopped_by(signum, tmp_path):
+    """Start a one-run compare, send `signum` to the compare process alone once its run has saved
+    an epoch, and check that the run's process is gone too. Returns (command, environment, last_files)."""
     write_dataset(tmp_path)
     settings = overrides(tmp_path, train_batch_size=128, stopping_step=50, epochs=30)
     yaml_file = tmp_path / "syn.yaml"
@@ -401,7 +405,15 @@ def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
     ]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(
-        command, cwd=str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment
+        command,
+        cwd=str(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        # A shell starts background jobs with SIGINT ignored: give compare SIGINT's default, as a
+        # terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     last_files = os.path.join(settings["checkpoint_dir"], "*-last.pth")
     deadline = time.monotonic() + 240
@@ -409,13 +421,28 @@ def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, "no -last.pth while the run went on"
         time.sleep(0.05)
     runs = _children(process.pid)
-    process.send_signal(signal.SIGTERM)  # `kill`, which reaches only the compare process itself
+    process.send_signal(signum)  # `kill` or `kill -INT`: they reach only the compare process itself
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "rerun the same command to resume" in err
     deadline = time.monotonic() + 30
     while not all(_gone(pid) for pid in runs):
-        assert time.monotonic() < deadline, "a run's process outlived the killed compare"
+        assert time.monotonic() < deadline, "a run's process outlived the stopped compare"
         time.sleep(0.1)
+    return command, environment, last_files
+
+
+@ON_LINUX
+def test_sigint_to_compare_alone_stops_its_runs_too(tmp_path):
+    """`kill -INT` reaches the compare process, not its runs (Ctrl-C reaches the process group)."""
+    _, _, last_files = _compare_stopped_by(signal.SIGINT, tmp_path)
+    saved = glob.glob(last_files)  # a run that finishes removes its -last.pth
+    assert len(saved) == 1, "the run trained on to its last epoch after compare was stopped"
+    assert load_checkpoint(saved[0])["epoch"] < 29
+
+
+@ON_LINUX
+def test_kill_stops_the_run_and_a_rerun_goes_on_from_its_last_epoch(tmp_path):
+    command, environment, last_files = _compare_stopped_by(signal.SIGTERM, tmp_path)
     (last,) = glob.glob(last_files)
     stopped_after = load_checkpoint(last)["epoch"]
     assert stopped_after < 29 and not read_rows(tmp_path / "cmp" / "comparison.csv")
