@@ -99,8 +99,9 @@ def stop_signals_as_interrupt(before=None):
 
     `before()` runs first, e.g. to pass the stop on to worker processes: a signal sent to one
     process (`kill`, `kill -INT`) does not reach its workers the way Ctrl-C (or `timeout`) reaches
-    the whole process group, and a worker left behind trains on with nobody to collect its result. A SIGINT
-    that was ignored when the command started (a shell's background job) stays ignored.
+    the whole process group, and a worker left behind trains on with nobody to collect its
+    result. A SIGINT that was ignored when the command started (a shell's background job) stays
+    ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -1,6 +1,9 @@
-"""Build table.csv / table.md of this folder from its RecBole logs (log/HydraRec/*.log: epochs and
-seconds) and interim/*.json (each unfinished run's best checkpoint tested by
-../ml-1m-n200/evaluate_best.py). Run from this folder: python summarize.py"""
+"""Build runs.csv (one row per run) and table.md (mean ± std per row) of this folder from its
+RecBole logs (log/HydraRec/*.log: epochs and seconds) and interim/*.json (each unfinished run's
+best checkpoint tested by ../ml-1m-n200/evaluate_best.py). Run from this folder: python summarize.py
+
+It reads the logs with its own two patterns, those of recbole_hydra/experiments/reports/curves.py
+(which drops evaluation seconds), so that it runs without the package installed."""
 
 import csv
 import glob
