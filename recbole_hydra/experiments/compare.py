@@ -10,6 +10,7 @@ session) goes on from its last finished epoch.
 import dataclasses
 import os
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -48,6 +49,9 @@ from recbole_hydra.runtime.train_scheme import scheme_for
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
 
 CSV_NAME = "comparison.csv"
+# Progress lines come from the pool's threads and the main thread at once; print() writes the text
+# and its newline separately, so two lines could run together.
+_PROGRESS_LOCK = threading.Lock()
 FIRST_COLUMNS = ["model", "mode", "variant", "train_scheme", "seed", "status", "ranking"]
 COST_COLUMNS = [
     "best_epoch",
@@ -326,10 +330,7 @@ def run_pending(plan, pending, runner, threads, jobs, write_row, start):
     def started(entry):  # in the pool's thread, as the run starts
         where = f" (output: {console_path(plan.output_dir, entry)})" if jobs > 1 else ""
         resumed = f", resumed from {entry.resume_file()}" if entry.resume_file() else ""
-        print(
-            f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}",
-            flush=True,
-        )
+        say(f"{labels[entry.key]} started - elapsed {format_elapsed(time.monotonic() - start)}{resumed}{where}")
         return run_one(entry, plan, runner, threads, quiet=jobs > 1)
 
     # Threads only wait: each run trains in its own process. The pool takes entries in order,
@@ -360,13 +361,20 @@ def run_pending(plan, pending, runner, threads, jobs, write_row, start):
 def _report_finished(label, row, metric):
     on = f" on {row['host']} (node {row['node_id'][:8]})" if row.get("node_id") else ""
     if row["status"] == "ok":
-        print(
+        say(
             f"{label}: {metric} {row.get(metric, float('nan')):.4f}, best epoch "
-            f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch{on}",
-            flush=True,
+            f"{row['best_epoch']}, {row['train_seconds_per_epoch']:.1f} s/epoch{on}"
         )
     else:
-        print(f"{label} FAILED{on}: {row['error']}", file=sys.stderr, flush=True)
+        say(f"{label} FAILED{on}: {row['error']}", sys.stderr)
+
+
+def say(line, stream=None):
+    """Write one whole progress line (text and newline in one write), whichever thread calls."""
+    stream = stream or sys.stdout
+    with _PROGRESS_LOCK:
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def compare(

@@ -571,3 +571,38 @@ def test_cli_compare_tuned_names_a_missing_folder(workdir, capsys):
         == 2
     )
     assert "--tuned: " in capsys.readouterr().err and not (workdir / "unused").exists()
+
+
+class _SwitchingStream:
+    """A stream that yields to other threads inside every write, as a real console may."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, text):
+        time.sleep(0)
+        self.chunks.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_progress_lines_from_many_threads_never_run_together():
+    import threading
+
+    from recbole_hydra.experiments.compare import say
+
+    stream = _SwitchingStream()
+
+    def speak(thread):
+        for index in range(200):
+            say(f"[{thread}] line {index}", stream)
+
+    threads = [threading.Thread(target=speak, args=(thread,)) for thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = "".join(stream.chunks).splitlines()
+    assert len(lines) == 800
+    assert all(line.count("[") == 1 and line.count("line") == 1 for line in lines)
