@@ -345,11 +345,10 @@ def run_pending(plan, pending, runner, threads, jobs, write_row, start):
     except KeyboardInterrupt:
         if hasattr(runner, "stop"):  # runs elsewhere (a Ray cluster) do not get this process's Ctrl-C
             runner.stop()
-        print(
+        say(
             "\ncompare: interrupted; finished runs are in the CSV, and a run cut short goes on from its "
             "last finished epoch: rerun the same command to resume",
-            file=sys.stderr,
-            flush=True,
+            sys.stderr,
         )
         raise
     finally:

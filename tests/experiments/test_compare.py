@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -588,8 +589,6 @@ class _SwitchingStream:
 
 
 def test_progress_lines_from_many_threads_never_run_together():
-    import threading
-
     from recbole_hydra.experiments.compare import say
 
     stream = _SwitchingStream()
