@@ -124,6 +124,19 @@ def test_claims_md_is_written_only_once_a_run_has_finished(tmp_path):
     assert "# The paper's claims on ml-100k" in md_path.read_text()
 
 
+def test_claims_md_says_what_its_memory_column_measured(tmp_path):
+    csv_path, md_path = tmp_path / "comparison.csv", tmp_path / "claims.md"
+    gpu = {**_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05), "peak_memory_kind": "cuda_max_allocated"}
+    write_rows(str(csv_path), [gpu])
+    write_claims_report(str(csv_path), str(md_path), "ml-100k")
+    text = md_path.read_text()
+    assert "torch.cuda.max_memory_allocated" in text and "peak RSS" not in text
+    cpu = {**gpu, "peak_memory_kind": "process_peak_rss"}
+    write_rows(str(csv_path), [cpu])
+    write_claims_report(str(csv_path), str(md_path), "ml-100k")
+    assert "process peak RSS" in md_path.read_text()
+
+
 def test_claims_refuses_batch_sizes_that_are_not_positive(capsys, tmp_path):
     assert main(["claims", "--batch-sizes", "0", "--output", str(tmp_path / "never")]) == 2
     assert "option --batch-sizes takes positive integers" in capsys.readouterr().err

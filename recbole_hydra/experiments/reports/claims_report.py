@@ -10,6 +10,7 @@ compared with the causal control.
 import os
 
 from recbole_hydra.experiments.grids.budget import BUDGET_KEYS, describe_budget, stopped_by_label
+from recbole_hydra.experiments.reports.comparison_report import memory_measured
 from recbole_hydra.experiments.reports.tables import format_table, group_rows, mean_std, read_rows
 from recbole_hydra.files import load_yaml, write_atomic
 
@@ -130,8 +131,9 @@ def claims_markdown(rows, dataset, budget=None):
             "control of the same mode at its chosen size; RecBole's peers without a mode are compared "
             "with the causal control. `s to stop`: training seconds until the run ended; `stopped by` says "
             "what ended it: early stopping, or a cap (the last epoch, or train_time_budget), in which case "
-            "the run's accuracy is what the cap allowed. `peak MB`: as comparison.md measures it (the process "
-            "peak RSS on a CPU). Every row and column: comparison.md.",
+            "the run's accuracy is what the cap allowed. `peak MB`: "
+            + memory_measured({row.get("peak_memory_kind") for row in rows if row.get("status") == "ok"} - {"", None})
+            + ". Every row and column: comparison.md.",
             "",
         ]
     )

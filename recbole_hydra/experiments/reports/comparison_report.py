@@ -15,6 +15,19 @@ from recbole_hydra.runtime.config import plain
 TABLE_NAME, PLOT_NAME = "comparison.md", "comparison.png"
 
 
+MEMORY_KINDS = {
+    "process_peak_rss": "each run's process peak RSS (one process per run): it includes Python, torch and the "
+    "dataset, so differences between models look smaller than the models' own",
+    "cuda_max_allocated": "each run's peak GPU memory allocated by torch (torch.cuda.max_memory_allocated): the "
+    "model, its optimizer state, batches and activations; not the CUDA context or the process's CPU memory",
+}
+
+
+def memory_measured(kinds):
+    """What the peak memory column measured, from the rows' `peak_memory_kind`s (none: not recorded)."""
+    return "; ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(kinds)) or "not recorded"
+
+
 def markdown_summary(rows, dataset, references=()):
     """comparison.md: mean ± std per model, mode and variant over seeds, best in bold, cost ratios."""
     rows = [{**row, "variant": row.get("variant") or ""} for row in rows]  # CSVs from before variants
@@ -69,17 +82,13 @@ def markdown_summary(rows, dataset, references=()):
     )
     lines.append(
         "Test metrics are those of the epoch with the best validation score; "
-        "`train_seconds` = seconds per epoch × epochs run until early stopping. `train_scheme`: HydraRec's "
+        "`train_seconds` = seconds per epoch × epochs run until training ended (early stopping or a cap). "
+        "`train_scheme`: HydraRec's "
         "training rows, `sequence` (windows, a target at every position) or `prefix` (RecBole's rows, one "
         "target each); RecBole's models always train per prefix."
     )
-    if "process_peak_rss" in kinds:
-        lines.append(
-            "Peak memory is each run's process peak RSS (one process per run): it includes Python, "
-            "torch and the dataset, so differences between models look smaller than the models' own."
-        )
-    elif kinds:
-        lines.append(f"Peak memory: {', '.join(kinds)}.")
+    if kinds:
+        lines.append(f"Peak memory: {memory_measured(kinds)}.")
     lines.append(_ranking_sentence(done))
     lines.append(
         "`stopped_by`: what ended training — early stopping, or a cap (`epoch cap`: the last epoch; `time "
