@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Issue #22: the ml-100k claims grid under one budget (16 rows x 3 seeds, RecBole's peers included), on one
+# H200 inside one lease of at most 10 minutes. Run from the repository root on the lent machine.
+#
+# The budget, the same for every row: at most 300 epochs, validation every epoch, stop after 11 validations
+# without progress (RecBole's defaults), and at most TIME_BUDGET seconds of training per run, so that every
+# run ends inside the lease and says what ended it (early stopping or "time budget").
+#
+# The lent machine has Python 3.12 with numpy 2 and torch, and no network. As in ../ml-1m-n200-h200:
+# the call carries .whl/ (pandas 2.3.3, recbole 1.2.1, colorlog, texttable, wcwidth, pytz, tzdata) and
+# .raystub/ (a `ray` whose attributes raise: RecBole's quick_start imports ray.tune at module level;
+# nothing here trains through Ray). RecBole 1.2.1's Config aliases numpy scalar names that numpy 2
+# removed: the sed points them at their numpy 2 names (the same types). ml-100k ships in RecBole's wheel.
+set -u
+OUT=${OUT:-out}; mkdir -p "$OUT"
+TIME_BUDGET=${TIME_BUDGET:-200}
+DEADLINE=${DEADLINE:-500}  # seconds, then SIGINT: compare keeps every finished row
+JOBS=${JOBS:-16}
+export PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+sed -i 's/np\.float_$/np.float64/; s/np\.complex_$/np.complex128/; s/np\.unicode_$/np.str_/' /tmp/site/recbole/config/configurator.py
+export PYTHONPATH=/tmp/site:$PWD/.raystub
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  nproc
+  python3 -c "import sys,torch,numpy,pandas,scipy,recbole;print(sys.version.split()[0],'torch',torch.__version__,'cuda',torch.cuda.is_available(),'numpy',numpy.__version__,'pandas',pandas.__version__,'scipy',scipy.__version__,'recbole',recbole.__version__)"
+} 2>&1 | tee "$OUT/machine.txt"
+
+timeout -k 30 -s INT "$DEADLINE" python3 run_hydrarec.py claims --dataset ml-100k --seeds 3 --jobs "$JOBS" --threads 1 \
+  --batch-sizes 128 --train_time_budget="$TIME_BUDGET" --output res > "$OUT/console.txt" 2>&1
+echo "claims exit $?" >> "$OUT/console.txt"
+tar czf "$OUT/results.tgz" --exclude='*.pth' res
