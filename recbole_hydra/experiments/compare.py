@@ -274,7 +274,7 @@ def _refuse_mixed_settings(rows, plan, replaced):
             continue
         key, seed = (row["model"], row["mode"], row.get("variant") or ""), int(row["seed"])
         expected = planned_entry(key, seed, plan.common, plan.tuned)
-        if expected is None or row.get("settings_hash") != expected.settings_hash:
+        if expected is None or row.get("settings_hash") not in expected.accepted_hashes:
             stale.append(Entry(*key, seed, {}).name)
     if stale:
         raise ConfigError(

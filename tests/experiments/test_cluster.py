@@ -68,7 +68,7 @@ def data(tmp_path_factory):
 
 
 def _compare(folder, settings, runner, models=MODELS, jobs=None):
-    """The grid into folder/cmp: one path for every table, since settings_hash covers checkpoint_dir (DIR/saved)."""
+    """The grid into folder/cmp: one folder for every table, so each call resumes the runs before it."""
     return compare(
         models=models,
         dataset="syn",

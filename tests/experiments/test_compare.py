@@ -3,6 +3,7 @@
 import dataclasses
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +16,8 @@ import pytest
 from recbole_hydra.cli import main
 from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.compare import compare, resolve_references
-from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, expand_models, model_modes
-from recbole_hydra.experiments.reports.tables import read_rows, summary_table
+from recbole_hydra.experiments.grids.grid import PROTOCOL, Row, expand_models, model_modes, settings_digest
+from recbole_hydra.experiments.reports.tables import read_rows, summary_table, write_rows
 from recbole_hydra.experiments.runners.local import run_in_subprocess
 from recbole_hydra.files import load_yaml
 from recbole_hydra.runtime.checkpoints import load_checkpoint
@@ -353,6 +354,29 @@ def test_jobs_run_side_by_side_and_rows_keep_the_grid_order(workdir, tmp_path):
         ["SASRec-causal-2020", "BERT4Rec-bidirectional-2020", "SASRec-causal-2021", "BERT4Rec-bidirectional-2021"]
     )
     assert "runs side by side: 2" in (output / "comparison.md").read_text()
+
+
+def test_a_moved_results_folder_keeps_its_finished_runs(tmp_path):
+    calls = []
+    args = dict(models=["SASRec"], dataset="ml-100k", seeds=1, overrides=SMALL, threads=1, jobs=1, command="c")
+    compare(**args, output_dir=str(tmp_path / "here"), runner=_fake_runner(calls))
+    shutil.copytree(tmp_path / "here", tmp_path / "moved")
+    # checkpoint_dir is DIR/saved, so it moved too: where files go is not a setting, nothing runs again
+    compare(**args, output_dir=str(tmp_path / "moved"), runner=_fake_runner(calls))
+    assert calls == ["SASRec-causal-2020"]
+
+
+def test_rows_hashed_with_their_folder_before_are_still_recognised_there(tmp_path):
+    calls, output = [], tmp_path / "old"
+    args = dict(models=["SASRec"], dataset="ml-100k", seeds=1, overrides=SMALL, threads=1, jobs=1, command="c")
+    compare(**args, output_dir=str(output), runner=_fake_runner(calls))
+    rows = read_rows(output / "comparison.csv")
+    settings = load_yaml(output / "configs" / "SASRec-causal-2020.yaml")
+    assert rows[0]["settings_hash"] != settings_digest(settings)
+    rows[0]["settings_hash"] = settings_digest(settings)  # as written before the hash left out checkpoint_dir
+    write_rows(str(output / "comparison.csv"), rows)
+    compare(**args, output_dir=str(output), runner=_fake_runner(calls))
+    assert calls == ["SASRec-causal-2020"]
 
 
 def _children(pid):

@@ -103,19 +103,37 @@ class Entry:
 
     @property
     def settings_hash(self):
-        text = json.dumps(self.settings, sort_keys=True, default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        """The run's settings, but not where its files go: a moved results folder still holds the same runs."""
+        return settings_digest({key: value for key, value in self.settings.items() if key not in LOCATION_KEYS})
+
+    @property
+    def accepted_hashes(self):
+        """The hashes a finished row of this run may carry: today's, and the one rows written before
+        the hash left out LOCATION_KEYS carry (valid only in the folder they were written to)."""
+        return {self.settings_hash, settings_digest(self.settings)}
 
     @property
     def checkpoint_file(self):
         """One file per run and settings: a rerun finds the -last.pth of its own cut-short run,
         never one trained with other settings."""
-        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{self.settings_hash}.pth")
+        return self._checkpoint_named(self.settings_hash)
 
     def resume_file(self):
-        """The last-epoch checkpoint this run left when it was cut short, or None."""
-        last = last_checkpoint_path(self.checkpoint_file)
-        return last if os.path.isfile(last) else None
+        """The last-epoch checkpoint this run left when it was cut short (under either accepted hash), or None."""
+        names = [self.checkpoint_file, self._checkpoint_named(settings_digest(self.settings))]
+        return next((last for last in map(last_checkpoint_path, names) if os.path.isfile(last)), None)
+
+    def _checkpoint_named(self, settings_hash):
+        return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{settings_hash}.pth")
+
+
+# Where a run's files go is not one of its settings.
+LOCATION_KEYS = ("checkpoint_dir",)
+
+
+def settings_digest(settings):
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _row_settings(spec, parts, option):
