@@ -11,8 +11,17 @@
 # .raystub/ (a `ray` whose attributes raise: RecBole's quick_start imports ray.tune at module level;
 # nothing here trains through Ray). RecBole 1.2.1's Config aliases numpy scalar names that numpy 2
 # removed: the sed points them at their numpy 2 names (the same types). ml-100k ships in RecBole's wheel.
+#
+# The output goes under results/, which .gitignore names: the device tool keeps ignored paths on a warm
+# machine between calls, so a second call resumes (res/, ignored only in .git/info/exclude, lost its CSV
+# while saved/ and log/ survived). FROM=docs/results/ml-100k-claims-h200 starts from this folder's
+# finished rows (its CSV and configs), so that only the missing runs train.
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
+RES=results/ml-100k-claims-h200
+if [ -n "${FROM:-}" ] && [ ! -e "$RES/comparison.csv" ]; then
+  mkdir -p "$RES" && cp "$FROM/comparison.csv" "$RES/" && cp -r "$FROM/configs" "$RES/"
+fi
 TIME_BUDGET=${TIME_BUDGET:-200}
 DEADLINE=${DEADLINE:-500}  # seconds, then SIGINT: compare keeps every finished row
 JOBS=${JOBS:-16}
@@ -27,6 +36,6 @@ export PYTHONPATH=/tmp/site:$PWD/.raystub
 } 2>&1 | tee "$OUT/machine.txt"
 
 timeout -k 30 -s INT "$DEADLINE" python3 run_hydrarec.py claims --dataset ml-100k --seeds 3 --jobs "$JOBS" --threads 1 \
-  --batch-sizes 128 --train_time_budget="$TIME_BUDGET" --output res > "$OUT/console.txt" 2>&1
+  --batch-sizes 128 --train_time_budget="$TIME_BUDGET" --output "$RES" > "$OUT/console.txt" 2>&1
 echo "claims exit $?" >> "$OUT/console.txt"
-tar czf "$OUT/results.tgz" --exclude='*.pth' res
+tar czf "$OUT/results.tgz" --exclude='*.pth' "$RES"
