@@ -4,7 +4,12 @@ from recbole_hydra.cli import main
 from recbole_hydra.experiments.compare import resolve_references
 from recbole_hydra.experiments.grids.claims import PEERS, claims_models, references, skeleton_models
 from recbole_hydra.experiments.grids.grid import expand_models
-from recbole_hydra.experiments.reports.claims_report import choose_batch_sizes, claims_table, write_claims_report
+from recbole_hydra.experiments.reports.claims_report import (
+    choose_batch_sizes,
+    claims_table,
+    per_seed_table,
+    write_claims_report,
+)
 from recbole_hydra.experiments.reports.tables import write_rows
 from recbole_hydra.model.mixers import MIXERS
 
@@ -122,6 +127,27 @@ def test_claims_md_is_written_only_once_a_run_has_finished(tmp_path):
     write_rows(str(csv_path), [_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05)])
     assert write_claims_report(str(csv_path), str(md_path), "ml-100k") == str(md_path)
     assert "# The paper's claims on ml-100k" in md_path.read_text()
+
+
+def test_the_seed_by_seed_table_counts_wins_only_on_seeds_both_rows_finished():
+    rows = [
+        _run("HydraRec", "causal", "", 1, valid=0.07, test=0.06),
+        _run("HydraRec", "causal", "", 2, valid=0.07, test=0.05),
+        _run("HydraRec", "causal", "", 3, valid=0.07, test=0.04),
+        _run("HydraRec", "causal", "attention=softmax", 1, valid=0.06, test=0.05),
+        _run("HydraRec", "causal", "attention=softmax", 2, valid=0.06, test=0.05),  # a tie is not a win
+        _run("HydraRec", "causal", "attention=softmax", 3, valid=0.06, test=0.03),
+        _run("SASRec", "causal", "train_batch_size=512", 1, valid=0.06, test=0.07),
+        _run("SASRec", "causal", "train_batch_size=512", 3, valid=0.06, test=0.02),  # seed 2 did not finish
+    ]
+    lines = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in per_seed_table(rows).splitlines()[2:]
+    }
+    # mode, seed 1, seed 2, seed 3, test above the control, hydra above this row
+    assert lines["`hydra`"] == ["causal", "0.0600 (0.0700)", "0.0500 (0.0700)", "0.0400 (0.0700)", "2 of 3", "-"]
+    assert lines["`softmax` (control)"][-2:] == ["-", "2 of 3"]
+    assert lines["SASRec"] == ["causal", "0.0700 (0.0600)", "not finished", "0.0200 (0.0600)", "1 of 2", "1 of 2"]
 
 
 def test_claims_md_says_what_its_memory_column_measured(tmp_path):

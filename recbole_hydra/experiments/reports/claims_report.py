@@ -67,18 +67,74 @@ def _ratio(runs, control, column):
     return f"{_mean(runs, column) / _mean(control, column):.2f}×"
 
 
+def _skeleton_rows(chosen, mixer):
+    """{mode: the chosen runs of HydraRec's skeleton with `mixer` and nothing else changed}."""
+    found = {}
+    for (model, mode, rest), runs in chosen.items():
+        parts = _parts(rest)
+        if model == "HydraRec" and parts.get("attention", "hydra") == mixer and set(parts) <= {"attention"}:
+            found[mode] = runs
+    return found
+
+
+def _chosen_in_order(rows):
+    """[(candidate, runs, the control's runs, Hydra's runs)] for its mode (peers: causal), causal rows first,
+    the skeleton before RecBole's peers."""
+    chosen = choose_batch_sizes(rows)
+    controls, hydras = _skeleton_rows(chosen, "softmax"), _skeleton_rows(chosen, "hydra")
+    order = sorted(chosen.items(), key=lambda item: (item[0][1] == "bidirectional", item[0][0] != "HydraRec"))
+    lines = []
+    for candidate, runs in order:
+        mode = "causal" if candidate[1] == "-" else candidate[1]
+        lines.append((candidate, runs, controls.get(mode), hydras.get(mode)))
+    return lines
+
+
+def _ahead_of(runs, control, column):
+    """'k of n': on how many of the seeds both finished `runs` scored above `control` in `column`."""
+    theirs = {run["seed"]: float(run[column]) for run in control or ()}
+    shared = [run for run in runs if run["seed"] in theirs]
+    if not shared:
+        return "-"
+    return f"{sum(float(run[column]) > theirs[run['seed']] for run in shared)} of {len(shared)}"
+
+
+def _test_above(runs, other):
+    """On how many shared seeds `runs` beat `other` on test NDCG@10; '-' where `other` is missing or the row itself."""
+    return "-" if other is None or other is runs else _ahead_of(runs, other, "test_ndcg@10")
+
+
+def per_seed_table(rows):
+    """Each chosen row's test and validation NDCG@10 seed by seed, and on how many seeds it beat the control."""
+    lines = _chosen_in_order(rows)
+    seeds = sorted({run["seed"] for _, runs, _, _ in lines for run in runs}, key=int)
+    table = []
+    for (model, mode, rest), runs, control, hydra in lines:
+        by_seed = {run["seed"]: run for run in runs}
+        cells = {
+            f"seed {seed}": (
+                f"{float(by_seed[seed]['test_ndcg@10']):.4f} ({float(by_seed[seed][VALID]):.4f})"
+                if seed in by_seed
+                else "not finished"
+            )
+            for seed in seeds
+        }
+        table.append(
+            {
+                "model": _label(model, rest),
+                "mode": "causal" if mode == "-" else mode,
+                **cells,
+                "test above the control": _test_above(runs, control),
+                "`hydra` above this row": "-" if hydra is None or hydra is runs else _test_above(hydra, runs),
+            }
+        )
+    return format_table(table, list(table[0])) if table else "(no finished runs yet)"
+
+
 def claims_table(rows):
     """The markdown table of the chosen rows, causal first, with ratios over each mode's chosen control."""
-    chosen = choose_batch_sizes(rows)
-    controls = {
-        mode: runs
-        for (model, mode, rest), runs in chosen.items()
-        if model == "HydraRec" and _parts(rest).get("attention") == "softmax" and len(_parts(rest)) == 1
-    }
     table = []
-    order = sorted(chosen.items(), key=lambda item: (item[0][1] == "bidirectional", item[0][0] != "HydraRec"))
-    for (model, mode, rest), runs in order:
-        control = controls.get("causal" if mode == "-" else mode)
+    for (model, mode, rest), runs, control, _ in _chosen_in_order(rows):
         table.append(
             {
                 "model": _label(model, rest),
@@ -134,6 +190,15 @@ def claims_markdown(rows, dataset, budget=None):
             "the run's accuracy is what the cap allowed. `peak MB`: "
             + memory_measured({row.get("peak_memory_kind") for row in rows if row.get("status") == "ok"} - {"", None})
             + ". Every row and column: comparison.md.",
+            "",
+            "## Seed by seed",
+            "",
+            per_seed_table(rows),
+            "",
+            "Test NDCG@10 (validation NDCG@10) of each run of the rows above. The last two columns count the "
+            "seeds that both rows finished: on how many this row's test NDCG@10 was above the softmax control's "
+            "of its mode, and on how many HydraRec's (`hydra`, same mode; RecBole's peers without a mode: causal) "
+            "was above this row's.",
             "",
         ]
     )
