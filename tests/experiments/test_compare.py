@@ -379,6 +379,18 @@ def test_rows_hashed_with_their_folder_before_are_still_recognised_there(tmp_pat
     assert calls == ["SASRec-causal-2020"]
 
 
+def test_a_cut_short_run_saved_under_the_old_hash_still_resumes(tmp_path):
+    settings = {"checkpoint_dir": str(tmp_path), "seed": 2020, "epochs": 3}
+    entry = Row("SASRec", "causal", "", {}).entry({**settings}, 2020)
+    assert entry.resume_file() is None
+    old_name = tmp_path / f"{entry.name}-{settings_digest(entry.settings)}-last.pth"
+    old_name.write_bytes(b"")
+    assert entry.resume_file() == str(old_name)
+    new_name = tmp_path / f"{entry.name}-{entry.settings_hash}-last.pth"
+    new_name.write_bytes(b"")
+    assert entry.resume_file() == str(new_name)  # today's name first
+
+
 def _children(pid):
     """The pids whose parent is `pid` (Linux /proc)."""
     found = []
