@@ -82,6 +82,16 @@ class Row(NamedTuple):
         return Entry(self.model, self.mode, self.variant, seed, {**self.run_settings(common), "seed": seed})
 
 
+# Where a run's files go is not one of its settings.
+LOCATION_KEYS = ("checkpoint_dir",)
+
+
+def settings_digest(settings):
+    """12 hex digits that change with any of `settings` (written to each CSV row as settings_hash)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One run of the grid: a model in one mode (and variant) with one seed, and the exact settings it runs with."""
@@ -125,15 +135,6 @@ class Entry:
 
     def _checkpoint_named(self, settings_hash):
         return os.path.join(self.settings["checkpoint_dir"], f"{self.name}-{settings_hash}.pth")
-
-
-# Where a run's files go is not one of its settings.
-LOCATION_KEYS = ("checkpoint_dir",)
-
-
-def settings_digest(settings):
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _row_settings(spec, parts, option):

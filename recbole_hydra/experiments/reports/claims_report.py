@@ -90,22 +90,21 @@ def _chosen_in_order(rows):
     return lines
 
 
-def _ahead_of(runs, control, column):
-    """'k of n': on how many of the seeds both finished `runs` scored above `control` in `column`."""
-    theirs = {run["seed"]: float(run[column]) for run in control or ()}
+def _seeds_above(runs, other, column="test_ndcg@10"):
+    """'k of n': on how many of the n seeds both finished `runs` scored above `other` in `column`
+    ('-' where either is missing or they are the same row)."""
+    if runs is None or other is None or runs is other:
+        return "-"
+    theirs = {run["seed"]: float(run[column]) for run in other}
     shared = [run for run in runs if run["seed"] in theirs]
     if not shared:
         return "-"
     return f"{sum(float(run[column]) > theirs[run['seed']] for run in shared)} of {len(shared)}"
 
 
-def _test_above(runs, other):
-    """On how many shared seeds `runs` beat `other` on test NDCG@10; '-' where `other` is missing or the row itself."""
-    return "-" if other is None or other is runs else _ahead_of(runs, other, "test_ndcg@10")
-
-
 def per_seed_table(rows):
-    """Each chosen row's test and validation NDCG@10 seed by seed, and on how many seeds it beat the control."""
+    """Each chosen row's test and validation NDCG@10 seed by seed; on how many seeds it beat the control of its
+    mode, and HydraRec beat it."""
     lines = _chosen_in_order(rows)
     seeds = sorted({run["seed"] for _, runs, _, _ in lines for run in runs}, key=int)
     table = []
@@ -124,8 +123,8 @@ def per_seed_table(rows):
                 "model": _label(model, rest),
                 "mode": "causal" if mode == "-" else mode,
                 **cells,
-                "test above the control": _test_above(runs, control),
-                "`hydra` above this row": "-" if hydra is None or hydra is runs else _test_above(hydra, runs),
+                "test above the control": _seeds_above(runs, control),
+                "`hydra` above this row": _seeds_above(hydra, runs),
             }
         )
     return format_table(table, list(table[0])) if table else "(no finished runs yet)"
