@@ -150,6 +150,18 @@ def test_the_seed_by_seed_table_counts_wins_only_on_seeds_both_rows_finished():
     assert lines["SASRec"] == ["causal", "0.0700 (0.0600)", "not finished", "0.0200 (0.0600)", "1 of 2", "1 of 2"]
 
 
+def test_claims_md_states_the_budget_also_when_no_time_budget_was_resolved(tmp_path):
+    csv_path, md_path = tmp_path / "comparison.csv", tmp_path / "claims.md"
+    row = {**_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05), "config_file": "configs/run.yaml"}
+    write_rows(str(csv_path), [row])
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "run.resolved.yaml").write_text("epochs: 300\nstopping_step: 10\neval_step: 1\n")
+    write_claims_report(str(csv_path), str(md_path), "lastfm")
+    text = md_path.read_text()
+    assert "Training budget, the same for every row: at most 300 epochs, validation every epoch" in text
+    assert "s of training (train_time_budget)" not in text
+
+
 def test_claims_md_says_what_its_memory_column_measured(tmp_path):
     csv_path, md_path = tmp_path / "comparison.csv", tmp_path / "claims.md"
     gpu = {**_run("HydraRec", "causal", "", 1, valid=0.05, test=0.05), "peak_memory_kind": "cuda_max_allocated"}

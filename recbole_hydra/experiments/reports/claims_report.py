@@ -161,8 +161,9 @@ def resolved_budget(rows, output_dir):
         resolved = os.path.join(output_dir, config_file.replace(".yaml", ".resolved.yaml"))
         if row.get("status") == "ok" and config_file and os.path.isfile(resolved):
             config = load_yaml(resolved)
-            if all(key in config for key in BUDGET_KEYS):
-                return {key: config[key] for key in BUDGET_KEYS}
+            # train_time_budget is ours and off by default: a resolved file may leave it out
+            if all(key in config for key in BUDGET_KEYS if key != "train_time_budget"):
+                return {key: config.get(key) for key in BUDGET_KEYS}
     return None
 
 
