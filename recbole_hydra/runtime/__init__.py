@@ -13,6 +13,7 @@
     saved_models.py   a trained model back from its checkpoint: loaded with its data, or tested
     inference.py      a checkpoint's model and dataset alone, for scoring (serving), no dataloaders
     window_batches.py `train_batch_events`: training batches of similar-length windows counted in events
+    lr_schedule.py    `lr_warmup_steps`, `lr_decay`: the learning rate per step, saved with the optimizer
     rng.py            every random generator's state, so a resumed run replays an uninterrupted one
 
 May import `model/`, `data/` and the leaf modules; never `experiments/`, `online/` or `cli/`.

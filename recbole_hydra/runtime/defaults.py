@@ -20,6 +20,8 @@ PROPERTIES_DIR = next(
     os.path.join(_PACKAGE_DIR, os.pardir, "properties"),
 )
 SEARCH_SPACES_DIR = os.path.join(PROPERTIES_DIR, "search")
+# Training keys of ours that any model may take (the learning-rate schedule); their defaults change nothing.
+TRAINING_DEFAULTS_YAML = os.path.join(PROPERTIES_DIR, "lr_schedule.yaml")
 # Keys whose defaults (in properties/HydraRec.yaml and BIDIRECTIONAL_DEFAULTS) suit the default
 # training scheme ('sequence': a row is a window of up to N targets). With train_scheme 'prefix'
 # (a row is one target) RecBole's own defaults apply, so prefix runs stay comparable with
@@ -41,6 +43,11 @@ BIDIRECTIONAL_DEFAULTS = {
 def model_yaml(model_name):
     """Path of a plugin model's defaults file."""
     return os.path.join(PROPERTIES_DIR, f"{model_name}.yaml")
+
+
+def training_defaults():
+    """Our training keys and their defaults, which leave RecBole's training as it is."""
+    return load_yaml(TRAINING_DEFAULTS_YAML)
 
 
 def mode_default(model_name, key, bidirectional):

@@ -1,6 +1,6 @@
 """Every change recbole-hydra makes to RecBole 1.2.x at run time, in one file. Touch it when RecBole changes.
 
-`install()` (run once by `import recbole_hydra`) does six things, and undoes a seventh (5.):
+`install()` (run once by `import recbole_hydra`) does seven things, and undoes an eighth (5.):
 
 1. Model lookup. RecBole's `get_model(name)` imports `recbole.model.<kind>_recommender.<name.lower()>`.
    We publish our model module under the sequential name, so every RecBole entry point
@@ -29,6 +29,8 @@
    without the key RecBole's code runs unchanged.
 7. Batches by events. With HydraRec's `train_batch_events` (sequence scheme), RecBole's
    `get_dataloader` hands out our training loader (window_batches.py) instead of its own.
+8. Learning-rate schedule. With `lr_warmup_steps` or `lr_decay` (lr_schedule.py; any model),
+   RecBole's Trainer sets each step's rate from the schedule; without them it runs unchanged.
 """
 
 import functools
@@ -39,9 +41,16 @@ import warnings
 
 from recbole.config import Config
 
+from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.files import load_yaml, replaced_atomically
+from recbole_hydra.runtime import lr_schedule
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, register_legacy_modules, trusted_checkpoint
-from recbole_hydra.runtime.defaults import SEQUENCE_SCHEME_KEYS, apply_mode_dependent_defaults, model_yaml
+from recbole_hydra.runtime.defaults import (
+    SEQUENCE_SCHEME_KEYS,
+    apply_mode_dependent_defaults,
+    model_yaml,
+    training_defaults,
+)
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.runtime.run_checks import check_row_sizes
 from recbole_hydra.runtime.seen_items import SeenHistory, excluding_seen, keep_target_events, seen_index
@@ -113,6 +122,9 @@ def _load_internal_config_dict(self, model, model_class, dataset):
         self.parameters["Model"] += [key for key in defaults if key not in self.parameters["Model"]]
     # Our own Config (runtime/config.py) fills them for RecBole's models too.
     if ours or getattr(self, "MODE_DEFAULTS_FOR_EVERY_MODEL", False):
+        training = training_defaults()
+        self.internal_config_dict.update(training)
+        self.parameters["Training"] += [key for key in training if key not in self.parameters["Training"]]
         apply_mode_dependent_defaults(self, model, recbole_defaults)
 
 
@@ -123,6 +135,7 @@ def _config_init(self, *args, **kwargs):
         self.model_class.check_config(self)  # the model's own keys
         check_row_sizes(self)
         check_train_scheme(self)
+        lr_schedule.check_lr_schedule(self)
 
 
 # ----- 4. checkpoints -------------------------------------------------------------------
@@ -265,6 +278,36 @@ def _patch_training_loader():
     data_utils.get_dataloader = get_dataloader
 
 
+# ----- 8. learning-rate schedule --------------------------------------------------------
+
+
+def _patch_lr_schedule():
+    from recbole.trainer import Trainer
+
+    original_init = Trainer.__init__
+    original_train_epoch = Trainer._train_epoch
+
+    @functools.wraps(original_init)
+    def __init__(self, config, model):
+        original_init(self, config, model)
+        lr_schedule.check_lr_schedule(config)  # again: RecBole's own Config never checked a built-in model's keys
+        if lr_schedule.is_scheduled(config) and type(self)._train_epoch is not Trainer._train_epoch:
+            # Its epochs would never reach start_epoch: the decay would be silently ignored.
+            raise ConfigError(
+                f"config keys {' and '.join(lr_schedule.SCHEDULE_KEYS)} work with RecBole's Trainer; "
+                f"{type(self).__name__} trains its epochs its own way"
+            )
+        lr_schedule.attach(self.optimizer, config)
+
+    @functools.wraps(original_train_epoch)
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        lr_schedule.start_epoch(self.optimizer, epoch_idx)
+        return original_train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    Trainer.__init__ = __init__
+    Trainer._train_epoch = _train_epoch
+
+
 _installed = False
 
 
@@ -281,5 +324,6 @@ def install():
     _patch_checkpoint_saving()
     _patch_seen_items()
     _patch_training_loader()
+    _patch_lr_schedule()
     register_legacy_modules()
     _installed = True

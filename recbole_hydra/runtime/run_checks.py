@@ -10,6 +10,7 @@ from recbole.utils import ModelType
 
 from recbole_hydra.config_errors import ConfigError, is_int, positive_float, positive_int
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
+from recbole_hydra.runtime.lr_schedule import check_lr_schedule
 from recbole_hydra.runtime.model_names import PLUGIN_MODELS
 from recbole_hydra.runtime.train_scheme import check_train_scheme
 
@@ -64,6 +65,7 @@ def check_run_config(config):
                 "RecBole's multi-process DDP (docs/cluster.md says what is known of DDP with HydraRec)"
             )
     _check_exclude_seen(config)
+    check_lr_schedule(config)
     computed = _metric_result_keys(config["metrics"], topk)
     valid_metric = config["valid_metric"]
     if not isinstance(valid_metric, str) or valid_metric.lower() not in computed:

@@ -205,13 +205,16 @@ def test_a_resumed_run_reports_its_whole_history(syn, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "bidirectional, events", [(False, 0), (True, 0), (False, 60)], ids=["causal", "bidirectional", "batches-by-events"]
+    "bidirectional, events, schedule",
+    [(False, 0, {}), (True, 0, {}), (False, 60, {}), (False, 0, {"lr_warmup_steps": 7, "lr_decay": 0.5})],
+    ids=["causal", "bidirectional", "batches-by-events", "lr-schedule"],
 )
-def test_a_resumed_run_replays_the_uninterrupted_run_exactly(syn, monkeypatch, bidirectional, events):
-    """Dropout, batch order (also planned by events) and (bidirectional) masking continue where the
-    interrupted run left them."""
+def test_a_resumed_run_replays_the_uninterrupted_run_exactly(syn, monkeypatch, bidirectional, events, schedule):
+    """Dropout, batch order (also planned by events), (bidirectional) masking and the learning-rate
+    schedule continue where the interrupted run left them."""
     _, settings, _ = syn
     settings = dict(settings, epochs=4, stopping_step=10, bidirectional=bidirectional, train_batch_events=events)
+    settings.update(schedule)
     original_train_epoch = Trainer._train_epoch
     losses, interrupt = [], [False]
 
