@@ -50,21 +50,20 @@ def attach(optimizer, config):
     if not is_scheduled(config):
         return None
     warmup_steps, decay = _settings(config)
-    for group in optimizer.param_groups:
-        group.setdefault(BASE_KEY, group["lr"])
-        group.setdefault(STEP_KEY, 0)
-        group.setdefault(EPOCH_KEY, 0)
 
     def before_step(optimizer, args, kwargs):
         for group in optimizer.param_groups:
-            group["lr"] = group[BASE_KEY] * lr_factor(group[STEP_KEY], group[EPOCH_KEY], warmup_steps, decay)
-            group[STEP_KEY] += 1
+            # setdefault: a checkpoint saved without the schedule starts it at its first step here.
+            base, step = group.setdefault(BASE_KEY, group["lr"]), group.setdefault(STEP_KEY, 0)
+            group["lr"] = base * lr_factor(step, group.setdefault(EPOCH_KEY, 0), warmup_steps, decay)
+            group[STEP_KEY] = step + 1
 
-    return optimizer.register_step_pre_hook(before_step)
+    optimizer.lr_schedule_hook = optimizer.register_step_pre_hook(before_step)
+    return optimizer.lr_schedule_hook
 
 
 def start_epoch(optimizer, epoch):
     """Tell a scheduled optimizer which epoch its next steps belong to (a no-op for others)."""
-    for group in optimizer.param_groups:
-        if EPOCH_KEY in group:
+    if getattr(optimizer, "lr_schedule_hook", None) is not None:
+        for group in optimizer.param_groups:
             group[EPOCH_KEY] = epoch

@@ -139,3 +139,14 @@ def test_recboles_own_config_gets_the_schedule_and_its_checks(syn):
     config = Config(model="SASRec", dataset="syn", config_dict=dict(settings, lr_decay="fast"))
     with pytest.raises(ConfigError, match="'lr_decay' must be a number in"):
         Trainer(config, model)
+
+
+def test_a_checkpoint_saved_without_the_schedule_starts_it_when_resumed():
+    plain = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    plain.step()
+    resumed = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    lr_schedule.attach(resumed, {"lr_warmup_steps": 2, "lr_decay": 0.5})
+    resumed.load_state_dict(plain.state_dict())  # param_groups without the schedule's keys
+    lr_schedule.start_epoch(resumed, 1)
+    resumed.step()
+    assert resumed.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 * 0.5)  # warm-up step 0 of 2, epoch 1
