@@ -45,6 +45,7 @@ def check_run_config(config):
         positive_int(config, key)
     if config["model"] not in PLUGIN_MODELS:  # ours were checked as their Config was built
         check_row_sizes(config)
+        check_lr_schedule(config)
     positive_float(config, "learning_rate")
     if config["train_time_budget"] is not None:  # ours: seconds of training, then stop (training.py)
         positive_float(config, "train_time_budget")
@@ -65,7 +66,6 @@ def check_run_config(config):
                 "RecBole's multi-process DDP (docs/cluster.md says what is known of DDP with HydraRec)"
             )
     _check_exclude_seen(config)
-    check_lr_schedule(config)
     computed = _metric_result_keys(config["metrics"], topk)
     valid_metric = config["valid_metric"]
     if not isinstance(valid_metric, str) or valid_metric.lower() not in computed:
