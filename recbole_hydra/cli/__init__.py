@@ -2,8 +2,8 @@
 
 With no subcommand (or `train`) it behaves like RecBole's run_recbole.py. One module per subcommand
 (SUBCOMMANDS below: train.py, compare.py, claims.py, tune.py, bench.py, stream_bench.py for `stream`,
-profile.py, curves.py, convert.py, serve.py, serve_bench.py, lifelong_eval.py), and args.py for what their
-parsing shares.
+profile.py, curves.py, defaults_table.py, convert.py, serve.py, serve_bench.py, lifelong_eval.py), and
+args.py for what their parsing shares.
 """
 
 import sys
@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "stream": "recbole_hydra.cli.stream_bench",  # benchmark of online updates: update vs recompute
     "profile": "recbole_hydra.cli.profile",  # where a training epoch's time goes, against a FLOP floor
     "curves": "recbole_hydra.cli.curves",  # validation score against training time, from RecBole's logs
+    "defaults-table": "recbole_hydra.cli.defaults_table",  # every candidate default on every dataset, one table
     "convert": "recbole_hydra.cli.convert",  # a CSV/TSV of interactions into RecBole atomic files
     "serve": "recbole_hydra.cli.serve",  # HTTP service: events in, recommendations out, states in a durable store
     "serve-bench": "recbole_hydra.cli.serve_bench",  # load test of serve: streamed states vs a recompute baseline

@@ -1,0 +1,92 @@
+"""`defaults-table`: candidates against datasets, from compare's folders, refusing folders that differ in budget."""
+
+from recbole_hydra.cli import main
+from recbole_hydra.experiments.reports.defaults_report import candidate_of
+from recbole_hydra.experiments.reports.tables import read_rows, write_rows
+
+BUDGET = "epochs: 200\nstopping_step: 10\neval_step: 1\n"
+
+
+def _folder(tmp_path, name, runs, budget=BUDGET, ranking="all items"):
+    """A compare result folder: comparison.csv and one resolved config per run, as compare writes them."""
+    folder = tmp_path / name
+    (folder / "configs").mkdir(parents=True)
+    rows = []
+    for i, (model, mode, variant, seed, valid, test, stopped_by) in enumerate(runs):
+        (folder / "configs" / f"run{i}.resolved.yaml").write_text(budget)
+        rows.append(
+            {
+                "model": model,
+                "mode": mode,
+                "variant": variant,
+                "seed": seed,
+                "status": "ok",
+                "ranking": ranking,
+                "valid_ndcg@10": valid,
+                "test_ndcg@10": test,
+                "stopped_by": stopped_by,
+                "config_file": f"configs/run{i}.yaml",
+            }
+        )
+    write_rows(str(folder / "comparison.csv"), rows)
+    return folder
+
+
+def test_candidate_is_mode_mixer_and_the_change_in_a_fixed_order():
+    row = {"model": "HydraRec", "mode": "causal", "variant": "lr_decay=0.95:attention=softmax:hidden_size=128"}
+    assert candidate_of(row) == ("causal", "softmax", "hidden_size=128:lr_decay=0.95")
+    assert candidate_of({"model": "HydraRec", "mode": "bidirectional", "variant": ""}) == ("bidirectional", "hydra", "")
+    assert candidate_of({"model": "SASRec", "mode": "", "variant": ""}) == ("", "SASRec", "")
+
+
+def test_table_has_every_candidate_on_every_dataset(tmp_path, capsys):
+    a = _folder(
+        tmp_path,
+        "a",
+        [
+            ("HydraRec", "causal", "", 2020, 0.050, 0.040, "early stopping"),
+            ("HydraRec", "causal", "learning_rate=0.002", 2020, 0.060, 0.030, "early stopping"),
+            ("HydraRec", "causal", "attention=softmax", 2020, 0.055, 0.045, "early stopping"),
+        ],
+    )
+    # the defaults rerun in a second folder (same seed) count once; a second seed is averaged in
+    b = _folder(
+        tmp_path,
+        "b",
+        [
+            ("HydraRec", "causal", "", 2020, 0.999, 0.999, "early stopping"),
+            ("HydraRec", "causal", "learning_rate=0.002", 2021, 0.044, 0.050, "epoch cap"),
+        ],
+    )
+    c = _folder(tmp_path, "c", [("HydraRec", "causal", "", 2020, 0.100, 0.090, "early stopping")])
+    out = tmp_path / "table.md"
+    assert main(["defaults-table", "--results", f"one={a},{b}", "--results", f"two={c}", "--output", str(out)]) == 0
+    text = out.read_text()
+    hydra = next(line for line in text.splitlines() if "| hydra" in line and "(defaults)" in line)
+    assert "0.0500 (0.0400)" in hydra and "0.1000 (0.0900)" in hydra  # the rerun in b did not replace a's run
+    changed = next(line for line in text.splitlines() if "learning_rate=0.002" in line)
+    # means over two seeds (valid 0.052, +4% over the defaults, the best); one of the runs hit the epoch cap
+    assert "**0.0520 (0.0400) +4% ×2 seeds cap**" in changed
+    assert "at most 200 epochs" in text and "ranking all items" in text
+    rows = read_rows(str(tmp_path / "table.csv"))
+    assert {(row["dataset"], row["mixer"], row["change"]) for row in rows} == {
+        ("one", "hydra", ""),
+        ("one", "hydra", "learning_rate=0.002"),
+        ("one", "softmax", ""),
+        ("two", "hydra", ""),
+    }
+
+
+def test_folders_of_one_dataset_must_share_budget_and_ranking(tmp_path, capsys):
+    run = [("HydraRec", "causal", "", 2020, 0.05, 0.04, "early stopping")]
+    a = _folder(tmp_path, "a", run)
+    longer = _folder(tmp_path, "longer", run, budget="epochs: 300\nstopping_step: 10\neval_step: 1\n")
+    unseen = _folder(tmp_path, "unseen", run, ranking="unseen items")
+    out = str(tmp_path / "t.md")
+    assert main(["defaults-table", "--results", f"x={a},{longer}", "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert "x: its folders differ in training budget" in err and "at most 300 epochs" in err
+    assert main(["defaults-table", "--results", f"x={a},{unseen}", "--output", out]) == 2
+    assert "differ in ranking" in capsys.readouterr().err
+    assert main(["defaults-table", "--results", f"x={tmp_path / 'nowhere'}", "--output", out]) == 2
+    assert "not a folder" in capsys.readouterr().err
