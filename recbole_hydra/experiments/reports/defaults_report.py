@@ -106,7 +106,8 @@ def candidates_markdown(summaries, notes):
     """The table (rows: candidates; columns: datasets) and a line per dataset on its budget, ranking and folders."""
     datasets = list(dict.fromkeys(row["dataset"] for row in summaries))
     order = list(dict.fromkeys((row["mode"], row["mixer"], row["change"]) for row in summaries))
-    order.sort(key=lambda key: (key[0] == "", key[0], key[1] != "hydra", key[1], key[2] != "", key[2]))
+    # causal, then bidirectional, then RecBole's models; Hydra before the other mixers; the defaults first
+    order.sort(key=lambda key: (key[0] == "", key[0] != "causal", key[1] != "hydra", key[1], key[2] != "", key[2]))
     best = {}
     for row in summaries:
         group = (row["dataset"], row["mode"], row["mixer"])
