@@ -65,7 +65,10 @@ def _check_same(dataset, what, by_folder):
 
 
 def summarise(dataset, runs):
-    """One row per candidate: seeds, mean validation and test, what ended the runs, change over the defaults."""
+    """One row per candidate: seeds, mean validation and test, what ended the runs, change over the defaults.
+
+    The change compares like with like: the candidate's and the defaults' mean validation over the seeds both ran.
+    """
     by_candidate = {}
     for run in runs:
         by_candidate.setdefault(candidate_of(run), []).append(run)
@@ -78,17 +81,24 @@ def summarise(dataset, runs):
                 "mixer": mixer,
                 "change": change,
                 "seeds": len(group),
-                VALID: mean_std(run[VALID] for run in group)[0],
-                TEST: mean_std(run[TEST] for run in group)[0],
+                VALID: _mean(group, VALID),
+                TEST: _mean(group, TEST),
                 "capped": sum(run.get("stopped_by") in CAPS for run in group),
                 "folders": " ".join(sorted({run["folder"] for run in group})),
             }
         )
-    defaults = {(row["mode"], row["mixer"]): row for row in rows if not row["change"]}
     for row in rows:
-        default = defaults.get((row["mode"], row["mixer"]))
-        row["valid_vs_defaults"] = row[VALID] / default[VALID] - 1 if default and default[VALID] else None
+        default_runs = {run["seed"]: run for run in by_candidate.get((row["mode"], row["mixer"], ""), [])}
+        shared = [
+            run for run in by_candidate[(row["mode"], row["mixer"], row["change"])] if run["seed"] in default_runs
+        ]
+        baseline = _mean([default_runs[run["seed"]] for run in shared], VALID) if shared else None
+        row["valid_vs_defaults"] = _mean(shared, VALID) / baseline - 1 if baseline else None
     return rows
+
+
+def _mean(runs, column):
+    return mean_std(run[column] for run in runs)[0]
 
 
 def _cell(row, best):
@@ -128,8 +138,9 @@ def candidates_markdown(summaries, notes):
         "",
         "Validation NDCG@10, the score choices are made on; test NDCG@10 in brackets, reported and never "
         "chosen on; then the change in validation over the same mode and mixer at the defaults on that "
-        "dataset. Bold: the best validation score of its mode and mixer on that dataset. One seed unless the "
-        "cell says more (then means over seeds); 'cap': a run that a cap ended, not early stopping.",
+        "dataset, over the seeds both ran. Bold: the best validation score of its mode and mixer on that "
+        "dataset. One seed unless the cell says more (then means over seeds); 'cap': a run that a cap "
+        "ended, not early stopping.",
         "",
     ]
     lines += [f"- **{dataset}**: {note}" for dataset, note in notes.items()]
