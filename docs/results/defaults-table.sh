@@ -1,0 +1,12 @@
+#!/bin/bash
+# Regenerates docs/results/defaults-table.md and .csv (docs/training.md, "Defaults across data")
+# from the committed result folders; run from the repository root.
+set -e
+PYTHON=${PYTHON:-python}
+R=docs/results
+$PYTHON run_hydrarec.py defaults-table \
+    --results ml-100k=$R/candidates-ml-100k,$R/defaults-ml-100k \
+    --results lastfm=$R/candidates-lastfm,$R/defaults-lastfm$( [ -d $R/candidates-lastfm-prefix ] && echo ,$R/candidates-lastfm-prefix ) \
+    --results toys=$R/toys-probe,$R/defaults-toys$( [ -d $R/candidates-toys ] && echo ,$R/candidates-toys ) \
+    "--results=ml-1m, N 200, unseen items=$R/ml-1m-n200" \
+    --output $R/defaults-table.md
