@@ -4,7 +4,7 @@ from recbole_hydra.cli import main
 from recbole_hydra.experiments.reports.defaults_report import candidate_of
 from recbole_hydra.experiments.reports.tables import read_rows, write_rows
 
-BUDGET = "epochs: 200\nstopping_step: 10\neval_step: 1\n"
+BUDGET = "epochs: 200\nstopping_step: 10\neval_step: 1\nMAX_ITEM_LIST_LENGTH: 50\n"
 
 
 def _folder(tmp_path, name, runs, budget=BUDGET, ranking="all items"):
@@ -68,7 +68,7 @@ def test_table_has_every_candidate_on_every_dataset(tmp_path, capsys):
     # means over two seeds (valid 0.052, the best); the change is over the seed the defaults ran too
     # (2020: 0.060 against 0.050); one of the runs hit the epoch cap
     assert "**0.0520 (0.0400) +20% ×2 seeds cap**" in changed
-    assert "at most 200 epochs" in text and "ranking all items" in text
+    assert "at most 200 epochs" in text and "ranking all items; N = 50" in text
     rows = read_rows(str(tmp_path / "table.csv"))
     assert {(row["dataset"], row["mixer"], row["change"]) for row in rows} == {
         ("one", "hydra", ""),
@@ -78,16 +78,36 @@ def test_table_has_every_candidate_on_every_dataset(tmp_path, capsys):
     }
 
 
-def test_folders_of_one_dataset_must_share_budget_and_ranking(tmp_path, capsys):
+def test_folders_of_one_dataset_must_share_budget_ranking_and_length(tmp_path, capsys):
     run = [("HydraRec", "causal", "", 2020, 0.05, 0.04, "early stopping")]
     a = _folder(tmp_path, "a", run)
-    longer = _folder(tmp_path, "longer", run, budget="epochs: 300\nstopping_step: 10\neval_step: 1\n")
+    longer = _folder(tmp_path, "longer", run, budget=BUDGET.replace("epochs: 200", "epochs: 300"))
     unseen = _folder(tmp_path, "unseen", run, ranking="unseen items")
+    n200 = _folder(tmp_path, "n200", run, budget=BUDGET.replace("LENGTH: 50", "LENGTH: 200"))
     out = str(tmp_path / "t.md")
     assert main(["defaults-table", "--results", f"x={a},{longer}", "--output", out]) == 2
     err = capsys.readouterr().err
     assert "x: its folders differ in training budget" in err and "at most 300 epochs" in err
     assert main(["defaults-table", "--results", f"x={a},{unseen}", "--output", out]) == 2
     assert "differ in ranking" in capsys.readouterr().err
+    assert main(["defaults-table", "--results", f"x={a},{n200}", "--output", out]) == 2
+    assert "differ in MAX_ITEM_LIST_LENGTH" in capsys.readouterr().err
     assert main(["defaults-table", "--results", f"x={tmp_path / 'nowhere'}", "--output", out]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_runs_within_one_folder_must_share_ranking_unless_a_candidate_changes_n(tmp_path, capsys):
+    runs = [
+        ("HydraRec", "causal", "", 2020, 0.05, 0.04, "early stopping"),
+        ("HydraRec", "causal", "MAX_ITEM_LIST_LENGTH=200", 2020, 0.06, 0.05, "early stopping"),
+    ]
+    folder = _folder(tmp_path, "f", runs)
+    (folder / "configs" / "run1.resolved.yaml").write_text(BUDGET.replace("LENGTH: 50", "LENGTH: 200"))
+    out = tmp_path / "t.md"
+    assert main(["defaults-table", "--results", f"x={folder}", "--output", str(out)]) == 0  # N is the change
+    assert "MAX_ITEM_LIST_LENGTH=200 | **0.0600 (0.0500) +20%**" in out.read_text()
+    rows = read_rows(str(folder / "comparison.csv"))
+    rows[1]["ranking"] = "unseen items"
+    write_rows(str(folder / "comparison.csv"), rows)
+    assert main(["defaults-table", "--results", f"x={folder}", "--output", str(out)]) == 2
+    assert f"the runs in {folder} differ in ranking (all items, unseen items)" in capsys.readouterr().err

@@ -3,8 +3,9 @@
 Rows are (mode, mixer, change from the defaults); columns are datasets. A cell is the validation
 NDCG@10 that choices are made on, the test NDCG@10 in brackets (reported, never chosen on), and the
 change in validation over the same mode and mixer at the defaults on the same dataset. A dataset's
-column may draw on several result folders of `compare`; they must share one training budget and one
-ranking protocol, or its cells would not be comparable, so a mismatch is an error naming the folders.
+column may draw on several result folders of `compare`; they must share one training budget, one
+ranking protocol and one history length N (where a row's own change does not set it), or its cells
+would not be comparable, so a mismatch is an error naming the folders.
 """
 
 import os
@@ -13,7 +14,7 @@ from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.grids.budget import describe_budget
 from recbole_hydra.experiments.reports.claims_report import resolved_budget
 from recbole_hydra.experiments.reports.tables import format_table, mean_std, read_rows, write_rows
-from recbole_hydra.files import write_atomic
+from recbole_hydra.files import load_yaml, write_atomic
 
 VALID = "valid_ndcg@10"
 TEST = "test_ndcg@10"
@@ -34,11 +35,11 @@ def candidate_of(row):
 
 
 def dataset_runs(dataset, folders):
-    """The finished runs of one dataset's folders, one per (candidate, seed), with their shared budget and ranking.
+    """The finished runs of one dataset's folders, one per (candidate, seed), with their shared budget, ranking and N.
 
     A run found in two folders (the defaults rerun beside new candidates) is counted once: the first folder's.
     """
-    runs, budgets, rankings = {}, {}, {}
+    runs, budgets, rankings, lengths = {}, {}, {}, {}
     for folder in folders:
         csv_path = os.path.join(folder, "comparison.csv")
         if not os.path.isfile(csv_path):
@@ -47,21 +48,36 @@ def dataset_runs(dataset, folders):
         if not rows:
             continue
         budgets[folder] = resolved_budget(rows, folder)
-        rankings[folder] = {row.get("ranking") or "all items" for row in rows}
+        rankings[folder] = _one(dataset, folder, "ranking", {row.get("ranking") or "all items" for row in rows})
+        # a candidate may change N itself; the rest of a folder's rows must share it
+        unchanged = [row for row in rows if "MAX_ITEM_LIST_LENGTH=" not in row["variant"]]
+        lengths[folder] = _one(dataset, folder, "MAX_ITEM_LIST_LENGTH", {_history_length(r, folder) for r in unchanged})
         for row in rows:
             runs.setdefault((candidate_of(row), row["seed"]), {**row, "folder": folder})
     rules = {folder: describe_budget(budget) if budget else "not recorded" for folder, budget in budgets.items()}
-    _check_same(dataset, "training budget", rules)
-    _check_same(dataset, "ranking", {folder: ", ".join(sorted(ranking)) for folder, ranking in rankings.items()})
+    for what, by_folder in (("training budget", rules), ("ranking", rankings), ("MAX_ITEM_LIST_LENGTH", lengths)):
+        if len(set(by_folder.values())) > 1:
+            detail = "; ".join(f"{folder}: {value}" for folder, value in by_folder.items())
+            raise ConfigError(
+                f"{dataset}: its folders differ in {what}, so their rows cannot share a column ({detail})"
+            )
     budget = next(iter(budgets.values()), None)
-    ranking = ", ".join(sorted(set().union(*rankings.values()))) if rankings else ""
-    return list(runs.values()), budget, ranking
+    ranking = next(iter(rankings.values()), "")
+    return list(runs.values()), budget, ranking, next(iter(lengths.values()), None)
 
 
-def _check_same(dataset, what, by_folder):
-    if len(set(by_folder.values())) > 1:
-        detail = "; ".join(f"{folder}: {value}" for folder, value in by_folder.items())
-        raise ConfigError(f"{dataset}: its folders differ in {what}, so their rows cannot share a column ({detail})")
+def _history_length(row, folder):
+    """The N a run resolved (configs/<run>.resolved.yaml); None where the file is missing."""
+    resolved = os.path.join(folder, (row.get("config_file") or "").replace(".yaml", ".resolved.yaml"))
+    return load_yaml(resolved).get("MAX_ITEM_LIST_LENGTH") if os.path.isfile(resolved) else None
+
+
+def _one(dataset, folder, what, values):
+    """The one value a folder's runs share; an error naming the folder if they differ."""
+    if len(values) > 1:
+        listed = ", ".join(sorted(map(str, values)))
+        raise ConfigError(f"{dataset}: the runs in {folder} differ in {what} ({listed}), so they cannot share a column")
+    return next(iter(values), None)
 
 
 def summarise(dataset, runs):
@@ -151,10 +167,10 @@ def write_candidates_report(folders_by_dataset, md_path):
     """{dataset: [result folders]} → the markdown table at md_path, and its rows beside it as .csv."""
     summaries, notes = [], {}
     for dataset, folders in folders_by_dataset.items():
-        runs, budget, ranking = dataset_runs(dataset, folders)
+        runs, budget, ranking, length = dataset_runs(dataset, folders)
         summaries += summarise(dataset, runs)
         rule = describe_budget(budget) if budget else "budget not recorded"
-        notes[dataset] = f"{rule}; ranking {ranking or 'not recorded'}; from {', '.join(folders)}."
+        notes[dataset] = f"{rule}; ranking {ranking or 'not recorded'}; N = {length}; from {', '.join(folders)}."
     write_atomic(md_path, candidates_markdown(summaries, notes))
     csv_path = os.path.splitext(md_path)[0] + ".csv"
     write_rows(csv_path, summaries)
