@@ -1,6 +1,6 @@
 #!/bin/bash
 # Regenerates docs/results/defaults-table.md and .csv (docs/training.md, "Defaults across data")
-# from the committed result folders; run from the repository root.
+# from the committed result folders; run from the repository root (OUT=path.md writes elsewhere).
 set -e
 PYTHON=${PYTHON:-python}
 R=docs/results
@@ -9,4 +9,4 @@ $PYTHON run_hydrarec.py defaults-table \
     --results lastfm=$R/candidates-lastfm,$R/defaults-lastfm$( [ -d $R/candidates-lastfm-prefix ] && echo ,$R/candidates-lastfm-prefix ) \
     --results toys=$R/toys-probe,$R/defaults-toys$( [ -d $R/candidates-toys ] && echo ,$R/candidates-toys ) \
     "--results=ml-1m, N 200, unseen items=$R/ml-1m-n200" \
-    --output $R/defaults-table.md
+    --output ${OUT:-$R/defaults-table.md}

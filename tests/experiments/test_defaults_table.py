@@ -1,5 +1,10 @@
 """`defaults-table`: candidates against datasets, from compare's folders, refusing folders that differ in budget."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from recbole_hydra.cli import main
 from recbole_hydra.experiments.reports.defaults_report import candidate_of
 from recbole_hydra.experiments.reports.tables import read_rows, write_rows
@@ -111,3 +116,15 @@ def test_runs_within_one_folder_must_share_ranking_unless_a_candidate_changes_n(
     write_rows(str(folder / "comparison.csv"), rows)
     assert main(["defaults-table", "--results", f"x={folder}", "--output", str(out)]) == 2
     assert f"the runs in {folder} differ in ranking (all items, unseen items)" in capsys.readouterr().err
+
+
+def test_the_committed_table_is_the_one_its_result_folders_make(tmp_path):
+    """docs/training.md's table of defaults is regenerated from docs/results: a stale copy fails here."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "table.md"
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out)}
+    subprocess.run(["bash", "docs/results/defaults-table.sh"], cwd=root, env=env, check=True, capture_output=True)
+    committed = (root / "docs/results/defaults-table.md").read_text()
+    assert out.read_text() == committed
+    table = committed.split("\n\n")[1]
+    assert table.startswith("| mode") and table in (root / "docs/training.md").read_text()
