@@ -46,6 +46,22 @@ def check_positive_ints(args, *options):
             positive_int(values, option)
 
 
+def labelled_paths(specs, option, expected, present, absent_text):
+    """'LABEL=PATH[,PATH...]' option values → {label: [paths]}, a label given twice gathering all its
+    paths. A ConfigError names the option for a malformed value or a path that `present` rejects."""
+    labelled = {}
+    for spec in specs:
+        label, _, joined = spec.partition("=")
+        paths = [path for path in joined.split(",") if path]
+        if not label or not paths:
+            raise ConfigError(f"option {option}: expected {expected}, got {spec!r}")
+        absent = [path for path in paths if not present(path)]
+        if absent:
+            raise ConfigError(f"option {option}: {absent_text}: {', '.join(absent)}")
+        labelled.setdefault(label, []).extend(paths)
+    return labelled
+
+
 def add_address(parser, default_text):
     parser.add_argument(
         "--address",

@@ -5,7 +5,7 @@ What is read and drawn: experiments/reports/curves.py.
 
 import os
 
-from recbole_hydra.cli.args import command_line, command_parser
+from recbole_hydra.cli.args import command_line, command_parser, labelled_paths
 from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.reports.curves import read_curve, write_curves
 
@@ -23,23 +23,10 @@ def parser():
     return p
 
 
-def _runs(specs):
-    runs = {}
-    for spec in specs:
-        label, _, files = spec.partition("=")
-        paths = [path for path in files.split(",") if path]
-        if not label or not paths:
-            raise ConfigError(f"option --run: expected LABEL=LOG[,LOG...], got {spec!r}")
-        for path in paths:
-            if not os.path.isfile(path):
-                raise ConfigError(f"option --run: log file not found: {path}")
-        runs[label] = paths
-    return runs
-
-
 def run(argv):
     args = parser().parse_args(argv)
-    curves = {label: read_curve(paths) for label, paths in _runs(args.run).items()}
+    runs = labelled_paths(args.run, "--run", "LABEL=LOG[,LOG...]", os.path.isfile, "log file not found")
+    curves = {label: read_curve(paths) for label, paths in runs.items()}
     empty = [label for label, curve in curves.items() if not curve]
     if empty:
         raise ConfigError(f"option --run: no evaluated epoch in the logs of {', '.join(empty)}")

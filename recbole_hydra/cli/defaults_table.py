@@ -5,8 +5,7 @@ What is read and how cells are formed: experiments/reports/defaults_report.py.
 
 import os
 
-from recbole_hydra.cli.args import command_line, command_parser
-from recbole_hydra.config_errors import ConfigError
+from recbole_hydra.cli.args import command_line, command_parser, labelled_paths
 from recbole_hydra.experiments.reports.defaults_report import write_candidates_report
 
 
@@ -22,22 +21,9 @@ def parser():
     return p
 
 
-def _folders(specs):
-    folders = {}
-    for spec in specs:
-        dataset, _, paths = spec.partition("=")
-        paths = [path for path in paths.split(",") if path]
-        if not dataset or not paths:
-            raise ConfigError(f"option --results: expected DATASET=FOLDER[,FOLDER...], got {spec!r}")
-        missing = [path for path in paths if not os.path.isdir(path)]
-        if missing:
-            raise ConfigError(f"option --results: not a folder: {', '.join(missing)}")
-        folders.setdefault(dataset, []).extend(paths)
-    return folders
-
-
 def run(argv):
     args = parser().parse_args(argv)
-    md_path, csv_path = write_candidates_report(_folders(args.results), args.output)
+    folders = labelled_paths(args.results, "--results", "DATASET=FOLDER[,FOLDER...]", os.path.isdir, "not a folder")
+    md_path, csv_path = write_candidates_report(folders, args.output)
     print(f"wrote {md_path} and {csv_path}  ({command_line('defaults-table', argv)})")
     return 0
