@@ -6,7 +6,7 @@ PYTHON=${PYTHON:-python}
 R=docs/results
 $PYTHON run_hydrarec.py defaults-table \
     --results ml-100k=$R/candidates-ml-100k,$R/defaults-ml-100k \
-    --results lastfm=$R/candidates-lastfm,$R/defaults-lastfm$( [ -d $R/candidates-lastfm-prefix ] && echo ,$R/candidates-lastfm-prefix ) \
-    --results toys=$R/toys-probe,$R/defaults-toys$( [ -d $R/candidates-toys ] && echo ,$R/candidates-toys ) \
+    --results lastfm=$R/candidates-lastfm,$R/defaults-lastfm,$R/candidates-lastfm-prefix \
+    --results toys=$R/toys-probe,$R/defaults-toys,$R/candidates-toys \
     "--results=ml-1m, N 200, unseen items=$R/ml-1m-n200" \
     --output ${OUT:-$R/defaults-table.md}
