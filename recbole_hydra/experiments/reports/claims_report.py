@@ -11,7 +11,7 @@ import os
 
 from recbole_hydra.experiments.grids.budget import BUDGET_KEYS, describe_budget, stopped_by_label
 from recbole_hydra.experiments.reports.comparison_report import memory_measured
-from recbole_hydra.experiments.reports.tables import format_table, group_rows, mean_std, read_rows
+from recbole_hydra.experiments.reports.tables import format_table, group_rows, mean_of, mean_std, read_rows
 from recbole_hydra.files import load_yaml, write_atomic
 
 CLAIMS_NAME = "claims.md"
@@ -31,10 +31,6 @@ def _candidate(row):
     return row["model"], row["mode"], ":".join(f"{key}={value}" for key, value in parts.items())
 
 
-def _mean(runs, column):
-    return mean_std(run[column] for run in runs)[0]
-
-
 def choose_batch_sizes(rows):
     """{candidate: the runs of its batch size with the best mean validation score}, in first-seen order.
 
@@ -44,7 +40,7 @@ def choose_batch_sizes(rows):
     options = {}
     for runs in group_rows(done, ["model", "mode", "variant"]).values():
         options.setdefault(_candidate(runs[0]), []).append(runs)
-    return {candidate: max(sizes, key=lambda runs: _mean(runs, VALID)) for candidate, sizes in options.items()}
+    return {candidate: max(sizes, key=lambda runs: mean_of(runs, VALID)) for candidate, sizes in options.items()}
 
 
 def _label(model, variant):
@@ -64,7 +60,7 @@ def _cell(runs, column, digits):
 def _ratio(runs, control, column):
     if not control:
         return "-"
-    return f"{_mean(runs, column) / _mean(control, column):.2f}×"
+    return f"{mean_of(runs, column) / mean_of(control, column):.2f}×"
 
 
 def _skeleton_rows(chosen, mixer):
@@ -154,16 +150,20 @@ def claims_table(rows):
     return format_table(table, list(table[0])) if table else "(no finished runs yet)"
 
 
+def resolved_config(row, output_dir):
+    """The settings a run of a compare folder resolved (configs/<run>.resolved.yaml); None where not written."""
+    config_file = row.get("config_file") or ""
+    resolved = os.path.join(output_dir, config_file.replace(".yaml", ".resolved.yaml"))
+    return load_yaml(resolved) if config_file and os.path.isfile(resolved) else None
+
+
 def resolved_budget(rows, output_dir):
     """The budget the finished runs resolved (from configs/<run>.resolved.yaml), or None if unreadable."""
     for row in rows:
-        config_file = row.get("config_file") or ""
-        resolved = os.path.join(output_dir, config_file.replace(".yaml", ".resolved.yaml"))
-        if row.get("status") == "ok" and config_file and os.path.isfile(resolved):
-            config = load_yaml(resolved)
-            # train_time_budget is ours and off by default: a resolved file may leave it out
-            if all(key in config for key in BUDGET_KEYS if key != "train_time_budget"):
-                return {key: config.get(key) for key in BUDGET_KEYS}
+        config = resolved_config(row, output_dir) if row.get("status") == "ok" else None
+        # train_time_budget is ours and off by default: a resolved file may leave it out
+        if config and all(key in config for key in BUDGET_KEYS if key != "train_time_budget"):
+            return {key: config.get(key) for key in BUDGET_KEYS}
     return None
 
 

@@ -12,9 +12,9 @@ import os
 
 from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.experiments.grids.budget import describe_budget
-from recbole_hydra.experiments.reports.claims_report import resolved_budget
-from recbole_hydra.experiments.reports.tables import format_table, mean_std, read_rows, write_rows
-from recbole_hydra.files import load_yaml, write_atomic
+from recbole_hydra.experiments.reports.claims_report import resolved_budget, resolved_config
+from recbole_hydra.experiments.reports.tables import format_table, mean_of, read_rows, write_rows
+from recbole_hydra.files import write_atomic
 
 VALID = "valid_ndcg@10"
 TEST = "test_ndcg@10"
@@ -67,9 +67,8 @@ def dataset_runs(dataset, folders):
 
 
 def _history_length(row, folder):
-    """The N a run resolved (configs/<run>.resolved.yaml); None where the file is missing."""
-    resolved = os.path.join(folder, (row.get("config_file") or "").replace(".yaml", ".resolved.yaml"))
-    return load_yaml(resolved).get("MAX_ITEM_LIST_LENGTH") if os.path.isfile(resolved) else None
+    """The N a run resolved; None where its resolved config is missing."""
+    return (resolved_config(row, folder) or {}).get("MAX_ITEM_LIST_LENGTH")
 
 
 def _one(dataset, folder, what, values):
@@ -97,8 +96,8 @@ def summarise(dataset, runs):
                 "mixer": mixer,
                 "change": change,
                 "seeds": len(group),
-                VALID: _mean(group, VALID),
-                TEST: _mean(group, TEST),
+                VALID: mean_of(group, VALID),
+                TEST: mean_of(group, TEST),
                 "capped": sum(run.get("stopped_by") in CAPS for run in group),
                 "folders": " ".join(sorted({run["folder"] for run in group})),
             }
@@ -108,13 +107,9 @@ def summarise(dataset, runs):
         shared = [
             run for run in by_candidate[(row["mode"], row["mixer"], row["change"])] if run["seed"] in default_runs
         ]
-        baseline = _mean([default_runs[run["seed"]] for run in shared], VALID) if shared else None
-        row["valid_vs_defaults"] = _mean(shared, VALID) / baseline - 1 if baseline else None
+        baseline = mean_of([default_runs[run["seed"]] for run in shared], VALID) if shared else None
+        row["valid_vs_defaults"] = mean_of(shared, VALID) / baseline - 1 if baseline else None
     return rows
-
-
-def _mean(runs, column):
-    return mean_std(run[column] for run in runs)[0]
 
 
 def _cell(row, best):

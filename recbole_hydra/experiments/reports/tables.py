@@ -52,6 +52,11 @@ def mean_std(values):
     return mean, (sum((value - mean) ** 2 for value in values) / (len(values) - 1)) ** 0.5
 
 
+def mean_of(rows, column):
+    """The mean of one column over `rows` (None if there are none)."""
+    return mean_std(row[column] for row in rows)[0]
+
+
 def _number(value):
     """A float from a row cell (rows read back from CSV hold strings); None if it is not a number."""
     if value is None or value == "" or isinstance(value, bool):
