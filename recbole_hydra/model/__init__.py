@@ -3,7 +3,7 @@
     hydrarec.py         HydraRec(SequentialRecommender): embeddings, layers, losses, scores; forward and step
     layer.py            HydraLayer: token mixer + feed-forward, post-LN; forward and step
     mixers/             the token mixers (`attention`: hydra, softmax, linrec, elu); forward and step
-    local_mixing.py     LocalMixing: each position also sees its neighbours (`local_window`, bidirectional)
+    local_mixing.py     LocalMixing: each position also sees its neighbours (`local_window`; causal: earlier ones)
     losses.py           the cross-entropy over all items, chunk by chunk
     dropout.py          dropout with a cheaper random mask on CPUs
     config_checks.py    the model's settings, checked with messages that name the key

@@ -2,10 +2,12 @@
 default), as RecBole's TransformerLayer is for SASRec and BERT4Rec.
 
 `forward` runs a whole sequence; `step` runs one new position of a causal sequence from the
-attention's running state (the recurrent form).
+layer's running state (the recurrent form): the token mixer's, and with a local term its last
+`local_window` inputs.
 Shapes: B batch, N sequence length, D hidden size, M chosen positions per row.
 """
 
+import torch
 import torch.nn.functional as F
 from recbole.model.layers import FeedForward
 from torch import nn
@@ -24,8 +26,8 @@ FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
 
 class HydraLayer(nn.Module):
     """Post-LN transformer layer, as RecBole's TransformerLayer, with the token mixer `attention`
-    (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra), and in
-    bidirectional mode an optional local term over `local_window` neighbours (local_mixing.py)."""
+    (a name in mixers.MIXERS; n_heads for the multi-head ones, compile for hydra), and an optional
+    local term over `local_window` neighbours (local_mixing.py; in causal mode the ones before)."""
 
     def __init__(
         self,
@@ -46,8 +48,7 @@ class HydraLayer(nn.Module):
         self.attention = build_mixer(
             attention, hidden_size, causal, attn_dropout, n_heads=n_heads, compile=compile, hydra_mean=hydra_mean
         )
-        # Bidirectional only: a causal position already holds its own item (see local_mixing.py).
-        self.local = LocalMixing(hidden_size, local_window) if local_window and not causal else None
+        self.local = LocalMixing(hidden_size, local_window, causal) if local_window else None
         self.attention_dropout = Dropout(hidden_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         # RecBole's own block: dense → act → dense → dropout → LayerNorm(· + input).
@@ -67,11 +68,24 @@ class HydraLayer(nn.Module):
         return self.feed_forward(x)
 
     def initial_state(self, batch_size):
-        """The empty recurrent state of `step`: the token mixer's, one tensor (B, ...)."""
-        return self.attention.initial_state(batch_size)
+        """The empty recurrent state of `step`, one tensor (B, ...): the token mixer's; with a local
+        term, the mixer's flattened and the last `local_window` inputs after it, (B, mixer + W·D)."""
+        mixer_state = self.attention.initial_state(batch_size)
+        if self.local is None:
+            return mixer_state
+        recent = self.local.initial_state(batch_size, mixer_state.dtype)  # (B, W, D)
+        return torch.cat([mixer_state.flatten(1), recent.flatten(1)], dim=1)
 
     def step(self, x, state):
         """One new position of a causal sequence: x (B, D) and its state → (output (B, D), new state)."""
-        attended, state = self.attention.step(x, state)  # (B, D)
+        if self.local is None:
+            attended, state = self.attention.step(x, state)  # (B, D)
+        else:
+            mixer_shape = self.attention.initial_state(1).shape[1:]
+            mixer_state, recent = state.split([mixer_shape.numel(), state.size(1) - mixer_shape.numel()], dim=1)
+            attended, mixer_state = self.attention.step(x, mixer_state.unflatten(1, mixer_shape))
+            local, recent = self.local.step(x, recent.unflatten(1, (self.local.window, -1)))  # (B, D), (B, W, D)
+            attended = attended + local
+            state = torch.cat([mixer_state.flatten(1), recent.flatten(1)], dim=1)
         x = self.attention_norm(x + self.attention_dropout(attended))
         return self.feed_forward(x), state

@@ -22,7 +22,8 @@ capped` or `off`, `HydraRec.lifelong`) has no such shift: its state goes on past
 same O(1) step, and covers the whole history, not RecBole's last N.
 
 Shapes: U users held, L layers, D hidden size, N = MAX_ITEM_LIST_LENGTH, I item ids (0 = padding);
-(...) a layer's state shape: (D,) for hydra, (H, D / H, D / H + 1) for linrec and elu.
+(...) a layer's state shape: (D,) for hydra, (H, D / H, D / H + 1) for linrec and elu; with a
+causal local term (`local_window` W), the mixer's flattened and the layer's last W inputs after it.
 """
 
 import hashlib

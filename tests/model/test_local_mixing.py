@@ -1,5 +1,6 @@
-"""The local term of bidirectional layers: a depthwise convolution over real neighbours."""
+"""The local term of a layer: a depthwise convolution over real neighbours (in causal mode, earlier ones)."""
 
+import pytest
 import torch
 
 from recbole_hydra.model import HydraLayer
@@ -22,11 +23,46 @@ def test_local_mixing_is_the_weighted_sum_of_real_neighbours():
     torch.testing.assert_close(local(x, mask), expected)
 
 
-def test_it_starts_at_zero_and_only_bidirectional_layers_have_it():
-    assert not LocalMixing(4, window=1)(torch.randn(1, 3, 4), torch.ones(1, 3, dtype=torch.bool)).any()
-    common = dict(inner_size=8, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu", eps=1e-12, local_window=1)
-    assert HydraLayer(4, causal=False, **common).local is not None
-    assert HydraLayer(4, causal=True, **common).local is None  # a causal position holds its own item
+def test_causal_local_mixing_is_the_weighted_sum_of_the_item_and_the_ones_before():
+    torch.manual_seed(0)
+    local = LocalMixing(4, window=2, causal=True).double()
+    torch.nn.init.normal_(local.conv.weight)
+    x = torch.randn(2, 7, 4, dtype=torch.float64)
+    mask = torch.arange(7) < torch.tensor([[7], [4]])
+    weight = local.conv.weight[:, 0, :]  # (D, w + 1): offsets -2..0
+    expected = torch.zeros_like(x)
+    for b in range(2):
+        for t in range(7):
+            for j in range(-2, 1):
+                if 0 <= t + j and mask[b, t + j]:
+                    expected[b, t] += weight[:, j + 2] * x[b, t + j]
+    torch.testing.assert_close(local(x, mask), expected)
+
+
+def test_causal_step_replays_forward_and_a_bidirectional_one_has_no_step():
+    torch.manual_seed(0)
+    local = LocalMixing(4, window=3, causal=True).double()
+    torch.nn.init.normal_(local.conv.weight)
+    x = torch.randn(2, 6, 4, dtype=torch.float64)
+    full = local(x, torch.ones(2, 6, dtype=torch.bool))
+    recent = local.initial_state(2, torch.float64)
+    assert recent.shape == (2, 3, 4) and not recent.any()
+    for t in range(6):
+        out, recent = local.step(x[:, t], recent)
+        torch.testing.assert_close(out, full[:, t])
+    with pytest.raises(ValueError, match="causal=True"):
+        LocalMixing(4, window=1).step(x[:, 0], recent)
+
+
+def test_it_starts_at_zero_in_either_mode():
+    for causal in (False, True):
+        layer = HydraLayer(
+            4, 8, causal=causal, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu", eps=1e-12, local_window=1
+        )
+        assert layer.local is not None and layer.local.causal == causal
+        assert not layer.local(torch.randn(1, 3, 4), torch.ones(1, 3, dtype=torch.bool)).any()
+    common = dict(inner_size=8, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu", eps=1e-12, local_window=0)
+    assert HydraLayer(4, causal=True, **common).local is None
 
 
 def test_chosen_positions_equal_everywhere_then_gathered():

@@ -226,10 +226,14 @@ def test_step_state_is_fp32_for_bf16_weights(name):
 
 
 @pytest.mark.parametrize("name", RECURRENT)
-def test_layer_step_replays_layer_forward(inputs, name):
+@pytest.mark.parametrize("local_window", [0, 2])
+def test_layer_step_replays_layer_forward(inputs, name, local_window):
     x, _ = inputs
     torch.manual_seed(0)
-    layer = HydraLayer(D, 2 * D, True, 0.0, 0.0, "gelu", 1e-12, attention=name, n_heads=H).double().eval()
+    layer = HydraLayer(D, 2 * D, True, 0.0, 0.0, "gelu", 1e-12, attention=name, n_heads=H, local_window=local_window)
+    layer = layer.double().eval()
+    if local_window:
+        torch.nn.init.normal_(layer.local.conv.weight)  # it starts at zero, which would prove nothing
     full = layer(x, torch.ones(B, N, dtype=torch.bool))
     state = layer.initial_state(B)
     for t in range(N):
@@ -271,19 +275,26 @@ def data_folder(tmp_path_factory):
     return folder
 
 
-def tiny_model(folder, attention, bidirectional=False):
-    """A random-init HydraRec on the synthetic dataset: (model in float64, eval mode; its dataset)."""
-    settings = overrides(folder, attention=attention, n_heads=H, hidden_size=D, n_layers=2, MAX_ITEM_LIST_LENGTH=6)
+def tiny_model(folder, attention, bidirectional=False, **settings):
+    """A random-init HydraRec on the synthetic dataset: (model in float64, eval mode; its dataset).
+    A local term's weights are drawn at random too (they start at zero)."""
+    base = dict(attention=attention, n_heads=H, hidden_size=D, n_layers=2, MAX_ITEM_LIST_LENGTH=6)
+    settings = overrides(folder, **{**base, **settings})
     config = build_config("HydraRec", "syn", overrides=dict(settings, bidirectional=bidirectional))
     dataset = create_dataset(config)
     construct_transform(config)  # names the mask fields the bidirectional model reads
     torch.manual_seed(0)
-    return get_model("HydraRec")(config, dataset).double().eval(), dataset
+    model = get_model("HydraRec")(config, dataset).double().eval()
+    for layer in model.layers:
+        if layer.local is not None:
+            torch.nn.init.normal_(layer.local.conv.weight)
+    return model, dataset
 
 
 @pytest.mark.parametrize("name", RECURRENT)
-def test_model_step_replays_encode(data_folder, name):
-    model, _ = tiny_model(data_folder, name)
+@pytest.mark.parametrize("local_window", [0, 2])
+def test_model_step_replays_encode(data_folder, name, local_window):
+    model, _ = tiny_model(data_folder, name, local_window=local_window)
     assert model.recurrent
     n = model.max_seq_length
     seq = torch.randint(1, model.n_items, (4, n))  # (B, N) full histories
@@ -309,10 +320,12 @@ def test_last_layer_at_chosen_positions_equals_everywhere_then_gather(data_folde
         torch.testing.assert_close(model.encode(seq, index), gather_positions(model.encode(seq), index))
 
 
-@pytest.mark.parametrize("name", ["linrec", "elu"])
-def test_streamed_scores_equal_full_sort_predict(data_folder, name, tmp_path):
+@pytest.mark.parametrize(
+    "name, local_window", [("linrec", 0), ("elu", 0), ("hydra", 2), ("linrec", 2)]
+)  # hydra without a local term: tests/online
+def test_streamed_scores_equal_full_sort_predict(data_folder, name, local_window, tmp_path):
     """Within the window (the recurrence) and past it (re-encoded), and after a save and a load."""
-    model, dataset = tiny_model(data_folder, name)
+    model, dataset = tiny_model(data_folder, name, local_window=local_window)
     n = model.max_seq_length
     stream = StreamingRecommender(model, dataset)
     torch.manual_seed(2)
