@@ -199,7 +199,8 @@ class HydraRec(SequentialRecommender):
 
     def initial_state(self, batch_size):
         """Per layer, the empty recurrent state of `step`: a list of L tensors (B, ...), the same
-        shape in every layer ((B, D) for hydra, (B, H, d, d + 1) for linrec and elu)."""
+        shape in every layer ((B, D) for hydra, (B, H, d, d + 1) for linrec and elu; with the
+        local term, the mixer's flattened and the layer's last W inputs after it, (B, ... + W·D))."""
         return [layer.initial_state(batch_size) for layer in self.layers]
 
     def step(self, items, positions, states):

@@ -6,8 +6,11 @@ position). A new item is encoded by the model's own recurrent step, `HydraRec.st
 previous S of each layer alone:
 
     x = LayerNorm(item_emb[i] + position_emb[t])
-    per layer:  q, k, v = qkv(x);  S += φ(k) ⊙ v;  x = LN(x + W_o(φ(q) ⊙ S));  x = FeedForward(x)
+    per layer:  q, k, v = qkv(x);  S += φ(k) ⊙ v;  x = LN(x + W_o(φ(q) ⊙ S) + local);  x = FeedForward(x)
     h = x;  scores = h @ item_emb[:I]ᵀ
+
+(`local`: the causal local term, a per-feature weighted sum of x and the layer's last
+`local_window` inputs, which the state keeps beside S; absent with `local_window: 0`.)
 
 That costs O(L·D²) per update, whatever the history length, and equals `full_sort_predict` on
 the same history (to float tolerance) while the history is no longer than N = MAX_ITEM_LIST_LENGTH.

@@ -28,14 +28,12 @@ TRAINING_DEFAULTS_YAML = os.path.join(PROPERTIES_DIR, "lr_schedule.yaml")
 # RecBole's models and numbers.
 SEQUENCE_SCHEME_KEYS = ("train_batch_size",)
 # Each mode starts from its reference model's RecBole defaults: properties/HydraRec.yaml holds
-# SASRec's dropout (0.5) for causal mode; bidirectional mode takes BERT4Rec's. Bidirectional mode
-# also sees 3 neighbours on either side (local_window): it raised the best validation NDCG@10 by a
-# fifth or more on ml-100k and lastfm (docs/training.md, "The bidirectional gap"). Its windows come
-# 128 a batch, not causal mode's 32: smaller batches did worse on validation there ("Windows per batch").
+# SASRec's dropout (0.5) for causal mode; bidirectional mode takes BERT4Rec's. Its windows come
+# 128 a batch, not causal mode's 32: smaller batches did worse on validation there ("Windows per
+# batch" in docs/training.md). The local term (`local_window: 3`) is in the yaml, for both modes.
 BIDIRECTIONAL_DEFAULTS = {
     "hidden_dropout_prob": 0.2,
     "attn_dropout_prob": 0.2,
-    "local_window": 3,
     "train_batch_size": 128,
 }
 

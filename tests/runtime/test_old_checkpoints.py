@@ -35,7 +35,7 @@ def old_run(tmp_path):
     settings = overrides(
         tmp_path, train_batch_size=64, stopping_step=50, hidden_size=8, inner_size=16, MAX_ITEM_LIST_LENGTH=6
     )
-    return saved, settings
+    return saved, dict(settings, local_window=0)  # 0.1 had no causal local term
 
 
 def test_the_fixture_pickles_the_old_module_paths():
@@ -59,6 +59,16 @@ def test_an_old_checkpoint_loads_and_scores(old_run, tmp_path):
             {model.ITEM_SEQ: torch.tensor([[1, 2, 3, 0, 0, 0]]), model.ITEM_SEQ_LEN: torch.tensor([3])}
         )
     assert scores.shape == (1, model.n_items) and torch.isfinite(scores).all()
+
+
+def test_resuming_an_old_run_under_todays_defaults_names_the_key_that_changed(old_run):
+    saved, settings = old_run
+    del settings["local_window"]  # today's default, 3
+    config = build_config(
+        "HydraRec", "syn", overrides=dict(settings, train_scheme="prefix", epochs=4, checkpoint_dir=str(saved))
+    )
+    with pytest.raises(ConfigError, match="trained with local_window=0 but this run has local_window=3"):
+        check_resume_checkpoint(str(saved / LAST), config)
 
 
 def test_an_old_interrupted_run_resumes_to_the_end(old_run):

@@ -54,7 +54,7 @@ def test_each_mode_and_scheme_starts_from_its_reference_defaults():
     assert (causal["train_scheme"], causal["train_batch_size"]) == ("sequence", 32)  # windows
     bidirectional = Config(model="HydraRec", dataset="ml-100k", config_dict={"bidirectional": True})
     assert (bidirectional["hidden_dropout_prob"], bidirectional["attn_dropout_prob"]) == (0.2, 0.2)  # BERT4Rec's
-    assert (bidirectional["local_window"], causal["local_window"]) == (3, 0)
+    assert (bidirectional["local_window"], causal["local_window"]) == (3, 3)
     assert bidirectional["train_batch_size"] == 128  # windows, each masked afresh
     prefix = Config(model="HydraRec", dataset="ml-100k", config_dict={"train_scheme": "prefix"})
     assert prefix["train_batch_size"] == 2048  # RecBole's, for RecBole's rows
