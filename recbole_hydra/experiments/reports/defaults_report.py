@@ -151,7 +151,8 @@ def candidates_markdown(summaries, notes):
         "chosen on; then the change in validation over the same mode and mixer at the defaults on that "
         "dataset, over the seeds both ran. Bold: the best validation score of its mode and mixer on that "
         "dataset. One seed unless the cell says more (then means over seeds); 'cap': a run that a cap "
-        "ended, not early stopping.",
+        "ended, not early stopping. '(defaults)': no change from the defaults of the code that ran it, "
+        "which may differ from today's (each folder's configs/ has every run's settings).",
         "",
     ]
     lines += [f"- **{dataset}**: {note}" for dataset, note in notes.items()]
