@@ -17,6 +17,11 @@
 # machine between calls, so a second call resumes (res/, ignored only in .git/info/exclude, lost its CSV
 # while saved/ and log/ survived). FROM=<a committed results folder> starts from its finished rows (its
 # CSV and configs), so that only the missing runs train.
+#
+# Its finished causal rows ran before `local_window: 3` became the causal default (f17304b). With later code
+# the grid's causal rows resolve to other settings, and compare refuses the folder (it names the runs): to fill
+# the missing runs, run this from a copy of the tree at bb05f05 (the model code those rows ran, plus the causal
+# term's code, off by default there).
 set -u
 OUT=${OUT:-out}; mkdir -p "$OUT"
 DATASET=${DATASET:-ml-100k}
