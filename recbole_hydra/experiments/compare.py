@@ -27,6 +27,7 @@ from recbole_hydra.experiments.grids.grid import (
     planned_entry,
     shared_settings,
 )
+from recbole_hydra.experiments.reports.claims_report import resolved_config
 from recbole_hydra.experiments.reports.comparison_report import settings_section, write_reports
 from recbole_hydra.experiments.reports.tables import (
     format_elapsed,
@@ -43,7 +44,9 @@ from recbole_hydra.experiments.reports.tuning_results import (
 )
 from recbole_hydra.experiments.runners.local import console_path, run_in_subprocess
 from recbole_hydra.files import write_atomic
-from recbole_hydra.runtime.config import plain
+from recbole_hydra.runtime.config import build_config, plain
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.run_checks import ResolvedSettings, training_settings
 from recbole_hydra.runtime.train_scheme import scheme_for
 
 DEFAULT_REFERENCE = ("SASRec", "causal", "")  # cost ratios in comparison.md are over this row when compared
@@ -281,6 +284,50 @@ def _refuse_mixed_settings(rows, plan, replaced):
             f"{plan.csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
             + (", or --redo to run them again" if not replaced else "")
         )
+    changed = _changed_defaults(rows, plan, replaced)
+    if changed:
+        runs_by_change = {}
+        for name, key, then, now in changed:
+            runs_by_change.setdefault((key, then, now), []).append(name)
+        changes = "; ".join(
+            f"{', '.join(names)} ran with {key}={then!r}, this code gives {now!r}"
+            for (key, then, now), names in runs_by_change.items()
+        )
+        raise ConfigError(
+            f"{plan.csv_path} holds results made under other defaults ({changes}): a default changed since "
+            "they ran. To add to that table, set the old value in the model spec (e.g. HydraRec:causal:KEY=OLD); "
+            "else use another --output" + (", or --redo to run them again" if not replaced else "")
+        )
+
+
+def _changed_defaults(rows, plan, replaced):
+    """Finished rows of our models whose resolved model settings (configs/<run>.resolved.yaml) differ
+    from what this code resolves for the same spec: [(run, key, then, now)], the first key each.
+
+    The settings hash covers what a command sets, not the defaults beneath it, so without this a
+    changed default would let old rows pass for new ones in one table. RecBole's models are pinned
+    by its version; rows without a resolved file (older folders) cannot be checked.
+    """
+    changed, now_by_key = [], {}
+    for row in rows:
+        if row.get("status") != "ok" or row_key(row) in replaced or row["model"] not in PLUGIN_MODELS:
+            continue
+        key, seed = (row["model"], row["mode"], row.get("variant") or ""), int(row["seed"])
+        then = resolved_config(row, plan.output_dir)
+        expected = planned_entry(key, seed, plan.common, plan.tuned)
+        if then is None or expected is None:
+            continue
+        if key not in now_by_key:  # one Config per (model, mode, variant): the seed changes no default
+            now_by_key[key] = training_settings(build_config(key[0], plan.dataset, overrides=expected.settings))
+        try:
+            then = training_settings(ResolvedSettings(then))
+        except ConfigError:  # a file too incomplete to read as a run's settings: nothing to check against
+            continue
+        differing = [name for name, value in now_by_key[key].items() if then.get(name) != value]
+        if differing:
+            name = differing[0]
+            changed.append((expected.name, name, then.get(name), now_by_key[key][name]))
+    return changed
 
 
 def _announce(plan, pending, jobs, placement):

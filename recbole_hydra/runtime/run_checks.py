@@ -11,7 +11,7 @@ from recbole.utils import ModelType
 from recbole_hydra.config_errors import ConfigError, is_int, positive_float, positive_int
 from recbole_hydra.runtime.checkpoints import best_checkpoint_of, load_checkpoint
 from recbole_hydra.runtime.lr_schedule import check_lr_schedule
-from recbole_hydra.runtime.model_names import PLUGIN_MODELS
+from recbole_hydra.runtime.model_names import PLUGIN_MODELS, model_class
 from recbole_hydra.runtime.train_scheme import check_train_scheme
 
 SEED_RANGE = 2**32  # numpy's seed must lie in [0, 2**32)
@@ -111,16 +111,25 @@ def _check_exclude_seen(config):
 _HOW_NOT_WHAT = ("compile", "loss_max_logits")
 
 
-def _training_settings(config):
+class ResolvedSettings(dict):
+    """A run's resolved settings read back from a file (compare's configs/<run>.resolved.yaml), read
+    as a Config reads them: a key the file lacks (one added since) is None."""
+
+    def __missing__(self, key):
+        return None
+
+
+def training_settings(config):
     """The settings a resumed run must share with the run that saved it: model, data, and the
     model's keys. Ours are read as the model and its training rows read them, so a key added since
-    a checkpoint was saved counts as the value assumed for it (an old HydraRec trained per prefix)."""
+    a checkpoint was saved counts as the value assumed for it (an old HydraRec trained per prefix).
+    `config`: a Config, or a run's ResolvedSettings (RecBole's models: only model, data and N)."""
     settings = {key: config[key] for key in ("model", "dataset", "MAX_ITEM_LIST_LENGTH")}
     if config["model"] in PLUGIN_MODELS:
-        settings.update(config.model_class.check_config(config))
+        settings.update(model_class(config["model"]).check_config(config))
         settings["train_batch_size"] = config["train_batch_size"]
         settings.update(check_train_scheme(config))
-    else:
+    elif not isinstance(config, ResolvedSettings):  # a saved file does not say which keys are the model's
         settings.update({key: config[key] for key in config.parameters.get("Model", [])})
     return {key: value for key, value in settings.items() if key not in _HOW_NOT_WHAT}
 
@@ -143,10 +152,10 @@ def check_resume_checkpoint(path, config):
     if not isinstance(state, dict) or not {"config", "epoch", "state_dict"} <= set(state):
         raise ConfigError(f"option --resume: {path} is not a RecBole checkpoint (expected the file a run saved)")
     try:
-        saved = _training_settings(state["config"])
+        saved = training_settings(state["config"])
     except ConfigError as error:
         raise ConfigError(f"option --resume: {path} holds settings this version cannot read ({error})") from None
-    now = _training_settings(config)
+    now = training_settings(config)
     for key in now:
         if saved.get(key) != now[key]:
             raise ConfigError(

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from recbole_hydra.cli import main
 from recbole_hydra.config_errors import ConfigError
@@ -641,3 +642,35 @@ def test_progress_lines_from_many_threads_never_run_together():
     lines = "".join(stream.chunks).splitlines()
     assert len(lines) == 800
     assert all(line.count("[") == 1 and line.count("line") == 1 for line in lines)
+
+
+def test_finished_rows_made_under_another_default_are_refused_naming_the_key(workdir, tmp_path):
+    """The settings hash covers what a command sets, not the defaults under it: a row whose resolved
+    model settings differ from today's resolution (a default changed since it ran) must not pass for
+    a new one in the same table."""
+    from recbole_hydra.runtime.config import build_config, plain
+
+    calls = []
+    fake = _fake_runner(calls)
+
+    def runner(entry, dataset, threads, workdir, quiet=False):  # the fake result, with a real resolved config
+        result, _, where = fake(entry, dataset, threads, workdir)
+        config = build_config(entry.model, dataset, overrides=entry.settings)
+        return result, {key: plain(value) for key, value in config.final_config_dict.items()}, where
+
+    output = tmp_path / "cmp"
+    args = dict(models=["HydraRec:causal"], dataset="ml-100k", seeds=1, output_dir=str(output), overrides=SMALL)
+    compare(**args, threads=1, runner=runner)
+    compare(**args, threads=1, runner=runner)  # unchanged defaults: the finished row is kept
+    assert calls == ["HydraRec-causal-2020"]
+
+    resolved = output / "configs" / "HydraRec-causal-2020.resolved.yaml"
+    settings = load_yaml(resolved)
+    resolved.write_text(yaml.safe_dump(dict(settings, local_window=0)))  # as if it ran before the default was 3
+    with pytest.raises(ConfigError, match=r"HydraRec-causal-2020 ran with local_window=0, this code gives 3"):
+        compare(**args, threads=1, runner=runner)
+    # Naming the old value makes another row; --redo runs the stale one again.
+    compare(
+        **dict(args, models=["HydraRec:causal", "HydraRec:causal:local_window=0"]), threads=1, runner=runner, redo=True
+    )
+    assert calls == ["HydraRec-causal-2020", "HydraRec-causal-2020", "HydraRec-causal-local_window=0-2020"]
