@@ -313,14 +313,14 @@ def _changed_defaults(rows, plan, replaced):
         if row.get("status") != "ok" or row_key(row) in replaced or row["model"] not in PLUGIN_MODELS:
             continue
         key, seed = (row["model"], row["mode"], row.get("variant") or ""), int(row["seed"])
-        then = resolved_config(row, plan.output_dir)
+        saved = resolved_config(row, plan.output_dir)
         expected = planned_entry(key, seed, plan.common, plan.tuned)
-        if then is None or expected is None:
+        if saved is None or expected is None:
             continue
         if key not in now_by_key:  # one Config per (model, mode, variant): the seed changes no default
             now_by_key[key] = training_settings(build_config(key[0], plan.dataset, overrides=expected.settings))
         try:
-            then = training_settings(ResolvedSettings(then))
+            then = training_settings(ResolvedSettings(saved))
         except ConfigError:  # a file too incomplete to read as a run's settings: nothing to check against
             continue
         differing = [name for name, value in now_by_key[key].items() if then.get(name) != value]

@@ -7,6 +7,8 @@ layer's running state (the recurrent form): the token mixer's, and with a local 
 Shapes: B batch, N sequence length, D hidden size, M chosen positions per row.
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from recbole.model.layers import FeedForward
@@ -76,12 +78,17 @@ class HydraLayer(nn.Module):
         recent = self.local.initial_state(batch_size, mixer_state.dtype)  # (B, W, D)
         return torch.cat([mixer_state.flatten(1), recent.flatten(1)], dim=1)
 
+    @functools.cached_property
+    def _mixer_state_shape(self):
+        """The token mixer's state shape past the batch dimension, read once (`step` unpacks it)."""
+        return self.attention.initial_state(1).shape[1:]
+
     def step(self, x, state):
         """One new position of a causal sequence: x (B, D) and its state → (output (B, D), new state)."""
         if self.local is None:
             attended, state = self.attention.step(x, state)  # (B, D)
         else:
-            mixer_shape = self.attention.initial_state(1).shape[1:]
+            mixer_shape = self._mixer_state_shape
             mixer_state, recent = state.split([mixer_shape.numel(), state.size(1) - mixer_shape.numel()], dim=1)
             attended, mixer_state = self.attention.step(x, mixer_state.unflatten(1, mixer_shape))
             local, recent = self.local.step(x, recent.unflatten(1, (self.local.window, -1)))  # (B, D), (B, W, D)

@@ -7,34 +7,20 @@ from recbole_hydra.model import HydraLayer
 from recbole_hydra.model.local_mixing import LocalMixing
 
 
-def test_local_mixing_is_the_weighted_sum_of_real_neighbours():
+@pytest.mark.parametrize("causal, offsets", [(False, range(-2, 3)), (True, range(-2, 1))])
+def test_local_mixing_is_the_weighted_sum_of_real_neighbours(causal, offsets):
+    """Two-sided: the 2 neighbours on either side; causal: the item itself and the 2 before it."""
     torch.manual_seed(0)
-    local = LocalMixing(4, window=2).double()
+    local = LocalMixing(4, window=2, causal=causal).double()
     torch.nn.init.normal_(local.conv.weight)
     x = torch.randn(2, 7, 4, dtype=torch.float64)
     mask = torch.arange(7) < torch.tensor([[7], [4]])  # second row: 3 padded positions
-    weight = local.conv.weight[:, 0, :]  # (D, 2w + 1): offsets -2..2
+    weight = local.conv.weight[:, 0, :]  # (D, taps): offsets -2.. in order
     expected = torch.zeros_like(x)
     for b in range(2):
         for t in range(7):
-            for j in range(-2, 3):
+            for j in offsets:
                 if 0 <= t + j < 7 and mask[b, t + j]:
-                    expected[b, t] += weight[:, j + 2] * x[b, t + j]
-    torch.testing.assert_close(local(x, mask), expected)
-
-
-def test_causal_local_mixing_is_the_weighted_sum_of_the_item_and_the_ones_before():
-    torch.manual_seed(0)
-    local = LocalMixing(4, window=2, causal=True).double()
-    torch.nn.init.normal_(local.conv.weight)
-    x = torch.randn(2, 7, 4, dtype=torch.float64)
-    mask = torch.arange(7) < torch.tensor([[7], [4]])
-    weight = local.conv.weight[:, 0, :]  # (D, w + 1): offsets -2..0
-    expected = torch.zeros_like(x)
-    for b in range(2):
-        for t in range(7):
-            for j in range(-2, 1):
-                if 0 <= t + j and mask[b, t + j]:
                     expected[b, t] += weight[:, j + 2] * x[b, t + j]
     torch.testing.assert_close(local(x, mask), expected)
 
