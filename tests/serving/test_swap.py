@@ -26,8 +26,11 @@ def test_a_swap_under_load_fails_no_request_and_rebuilds_every_state(checkpoints
         import httpx
 
         with httpx.Client(base_url=server.url, timeout=60) as http:
-            n = 0
-            while not stop.is_set() or n < 5:
+            n, last = 0, False
+            while not last:
+                # The round that starts after the swap has returned is the last: its replies must be
+                # the new model's (a round already under way when it returned may still see the old).
+                last = stop.is_set() and n >= 5
                 user = f"c{c}-{n % 4}"
                 event = http.post("/events", params={"k": 3}, json={"user": user, "item": f"i{(c + n) % 30}"})
                 read = http.get("/recommend", params={"user": f"w{n % 12}", "k": 3})
