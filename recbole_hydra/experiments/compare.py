@@ -271,7 +271,7 @@ def _refuse_mixed_settings(rows, plan, replaced):
     so each row can be checked, also rows of models this command does not list. `replaced` rows
     (--redo) will be run again.
     """
-    stale = []
+    stale, matching = [], []
     for row in rows:
         if row.get("status") != "ok" or row_key(row) in replaced:
             continue
@@ -279,12 +279,14 @@ def _refuse_mixed_settings(rows, plan, replaced):
         expected = planned_entry(key, seed, plan.common, plan.tuned)
         if expected is None or row.get("settings_hash") not in expected.accepted_hashes:
             stale.append(Entry(*key, seed, {}).name)
+        else:
+            matching.append((row, expected))
     if stale:
         raise ConfigError(
             f"{plan.csv_path} holds results made with other settings ({', '.join(stale)}); use another --output"
             + (", or --redo to run them again" if not replaced else "")
         )
-    changed = _changed_defaults(rows, plan, replaced)
+    changed = _changed_defaults(matching, plan)
     if changed:
         runs_by_change = {}
         for name, key, then, now in changed:
@@ -300,23 +302,21 @@ def _refuse_mixed_settings(rows, plan, replaced):
         )
 
 
-def _changed_defaults(rows, plan, replaced):
-    """Finished rows of our models whose resolved model settings (configs/<run>.resolved.yaml) differ
-    from what this code resolves for the same spec: [(run, key, then, now)], the first key each.
+def _changed_defaults(matching, plan):
+    """Of the finished rows whose settings hash matches this plan ((row, its planned Entry) pairs),
+    those of our models whose resolved model settings (configs/<run>.resolved.yaml) differ from what
+    this code resolves for the same spec: [(run, key, then, now)], the first key each.
 
     The settings hash covers what a command sets, not the defaults beneath it, so without this a
     changed default would let old rows pass for new ones in one table. RecBole's models are pinned
     by its version; rows without a resolved file (older folders) cannot be checked.
     """
     changed, now_by_key = [], {}
-    for row in rows:
-        if row.get("status") != "ok" or row_key(row) in replaced or row["model"] not in PLUGIN_MODELS:
+    for row, expected in matching:
+        saved = resolved_config(row, plan.output_dir) if row["model"] in PLUGIN_MODELS else None
+        if saved is None:
             continue
-        key, seed = (row["model"], row["mode"], row.get("variant") or ""), int(row["seed"])
-        saved = resolved_config(row, plan.output_dir)
-        expected = planned_entry(key, seed, plan.common, plan.tuned)
-        if saved is None or expected is None:
-            continue
+        key = row_key(row)[:3]  # (model, mode, variant)
         if key not in now_by_key:  # one Config per (model, mode, variant): the seed changes no default
             now_by_key[key] = training_settings(build_config(key[0], plan.dataset, overrides=expected.settings))
         try:
