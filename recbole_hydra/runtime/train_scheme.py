@@ -93,6 +93,8 @@ def check_train_scheme(config):
         "cloze_copies_by_length": False
         if config["cloze_copies_by_length"] is None
         else boolean(config, "cloze_copies_by_length"),
+        # Absent: saved before the key existed, when copies by length went down to one.
+        "cloze_copies_min": 1 if config["cloze_copies_min"] is None else non_negative_int(config, "cloze_copies_min"),
         "train_scheme": scheme_of(config),
     }
     if settings["train_scheme"] == SEQUENCE:
@@ -156,6 +158,19 @@ def cloze_copies(config):
     is masked about once."""
     if config["cloze_copies"]:
         return config["cloze_copies"]
+    return _copies_to_mask_each_event_once(config)
+
+
+def cloze_copies_by_length(config, length, max_length):
+    """(W,) copies of windows of `length` events under `cloze_copies_by_length`: in proportion to
+    their events, round(cloze_copies × length / N), and at least `cloze_copies_min` (0: as many as
+    masking each event about once takes, so a short window never gets fewer than without the key)."""
+    fewest = 1 if config["cloze_copies_min"] is None else config["cloze_copies_min"]
+    fewest = fewest or _copies_to_mask_each_event_once(config)
+    return np.maximum(fewest, np.rint(cloze_copies(config) * length / max_length)).astype(np.int64)
+
+
+def _copies_to_mask_each_event_once(config):
     return max(1, round(1 / config["mask_ratio"])) if config["mask_ratio"] else 1
 
 
@@ -275,9 +290,10 @@ class HydraRecDataset(SequentialDataset):
         n = self.max_item_list_len
         if self.config["bidirectional"]:
             whole = cloze_windows(users, last_target, n)
-            copies = np.full(len(whole), cloze_copies(self.config))
             if self.config["cloze_copies_by_length"]:  # as prefix rows weigh them: by the events they hold
-                copies = np.maximum(1, np.rint(copies * whole[:, 1] / n)).astype(np.int64)
+                copies = cloze_copies_by_length(self.config, whole[:, 1], n)
+            else:
+                copies = np.full(len(whole), cloze_copies(self.config))
             # The first copy of every window, then the second of those with two or more, and so on.
             window_of_row = np.concatenate([np.flatnonzero(copies > k) for k in range(copies.max())])
             start, length = whole[window_of_row].T

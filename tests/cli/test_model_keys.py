@@ -29,6 +29,7 @@ INVALID = {
     "ft_ratio": "-1",
     "cloze_copies": "-2",
     "cloze_copies_by_length": "often",
+    "cloze_copies_min": "-1",
     "compile": "maybe",
     "train_scheme": "windows",
     "local_window": "-1",

@@ -114,6 +114,7 @@ def test_config_errors_name_the_key(key, value, expected):
         ("train_scheme", "windows"),
         ("cloze_copies", -2),
         ("cloze_copies_by_length", "often"),
+        ("cloze_copies_min", -1),
         ("mask_ratio", 1.5),
         ("ft_ratio", -1),
     ],

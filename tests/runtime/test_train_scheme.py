@@ -133,6 +133,22 @@ def test_cloze_copies_by_length_weigh_windows_by_their_events(folder):
         assert copies == max(1, round(2 * length / N)), (start, length, copies)  # round half to even, as np.rint
 
 
+@pytest.mark.parametrize("fewest, expected_fewest", [(0, 2), (3, 3)])  # 0: round(1 / mask_ratio) = 2
+def test_cloze_copies_min_raises_short_windows_to_the_floor(folder, fewest, expected_fewest):
+    """cloze_copies 4 by length at N = 4: a window of L events gets L copies, and at least the floor."""
+    _, _, loaders = _built(
+        folder, "sequence", bidirectional=True, cloze_copies=4, cloze_copies_by_length=True, cloze_copies_min=fewest
+    )
+    train = loaders[0].dataset.inter_feat
+    uncut = ~train["_hydrarec_cut"]
+    raised = 0
+    for start, length in zip(train["_hydrarec_start"][uncut].tolist(), train["item_length"][uncut].tolist()):
+        copies = int((train["_hydrarec_start"] == start).sum())
+        assert copies == max(expected_fewest, length), (start, length, copies)
+        raised += length < expected_fewest
+    assert raised  # some window is shorter than the floor, so the floor was tested
+
+
 def test_cloze_window_copies_are_read_as_prefix_rows_of_random_events(folder):
     """The first copy of each window is read whole; each other copy is read as RecBole's prefix row of
     a random event of its window (the up to N events ending there, reaching back across the window's
