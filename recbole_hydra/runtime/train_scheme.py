@@ -76,7 +76,8 @@ def scheme_for(model, settings):
 
 
 def check_train_scheme(config):
-    """Validate the keys that shape HydraRec's training rows; return them as a plain dict.
+    """Validate the keys that shape HydraRec's training rows; return, as a plain dict, those that
+    shape them in this run's mode and scheme.
 
     Run as soon as a Config for HydraRec is built (runtime/patches.py), beside the model's own
     checks; a resumed run must keep these values (run_checks.py). Keys a saved config lacks read
@@ -99,12 +100,20 @@ def check_train_scheme(config):
     }
     if settings["train_scheme"] == SEQUENCE:
         _check_sequence_scheme(config)
+    # What a run must keep (resume, a comparison's rows) is what shapes its rows in its mode: a causal
+    # run ignores the masking keys, a bidirectional one per prefix the window copies.
+    if not config["bidirectional"]:
+        unused = ("mask_ratio", "ft_ratio", "cloze_copies", "cloze_copies_by_length", "cloze_copies_min")
+    elif settings["train_scheme"] != SEQUENCE:
+        unused = ("cloze_copies", "cloze_copies_by_length", "cloze_copies_min")
+    else:
+        unused = ()
     if config["bidirectional"] and int(settings["mask_ratio"] * config["MAX_ITEM_LIST_LENGTH"]) < 1:
         raise ConfigError(
             f"config keys 'mask_ratio' × 'MAX_ITEM_LIST_LENGTH' must be at least 1 (RecBole masks "
             f"int(mask_ratio × length) items), got {settings['mask_ratio']} × {config['MAX_ITEM_LIST_LENGTH']}"
         )
-    return settings
+    return {key: value for key, value in settings.items() if key not in unused}
 
 
 def _check_sequence_scheme(config):

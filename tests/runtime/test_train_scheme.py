@@ -9,6 +9,7 @@ from recbole.utils import get_model
 
 from recbole_hydra.config_errors import ConfigError
 from recbole_hydra.runtime.config import build_config
+from recbole_hydra.runtime.run_checks import training_settings
 from recbole_hydra.runtime.train_scheme import (
     LEGACY_SCHEME,
     causal_windows,
@@ -215,3 +216,21 @@ def test_one_reading_of_the_scheme_with_the_legacy_default():
     assert check_train_scheme(config)["train_scheme"] == "prefix"
     assert scheme_for("HydraRec", {}) == "sequence" and scheme_for("HydraRec", {"train_scheme": "prefix"}) == "prefix"
     assert scheme_for("SASRec", {"train_scheme": "sequence"}) == "prefix"
+
+
+@pytest.mark.parametrize(
+    "mode, kept",
+    [
+        ({"bidirectional": False}, set()),  # causal: no masking key shapes its rows
+        ({"bidirectional": True, "train_scheme": "prefix"}, {"mask_ratio"}),  # per prefix: no window copies
+        ({"bidirectional": True}, {"mask_ratio", "cloze_copies", "cloze_copies_by_length", "cloze_copies_min"}),
+    ],
+)
+def test_a_run_must_keep_only_the_row_keys_of_its_mode(mode, kept):
+    """Resume and a comparison's rows check these settings: a default that a mode ignores must not
+    refuse its checkpoints or rows."""
+    changes = {"mask_ratio": 0.3, "cloze_copies": 7, "cloze_copies_by_length": True, "cloze_copies_min": 2}
+    base = training_settings(build_config("HydraRec", "ml-100k", overrides=mode))
+    for key, value in changes.items():
+        other = training_settings(build_config("HydraRec", "ml-100k", overrides=dict(mode, **{key: value})))
+        assert (base != other) == (key in kept), key
