@@ -25,8 +25,10 @@ def test_a_preset_sets_documented_keys_and_wins_over_the_defaults(name):
             assert config[key] == value, (name, key, bidirectional)
 
 
-def test_the_dense_preset_changes_causal_dropout_only():
-    causal = build_config("HydraRec", "ml-100k", [os.path.join(PRESETS, "dense.yaml")])
+def test_the_dense_preset_sets_causal_dropout_and_whole_cloze_copies():
+    dense = build_config("HydraRec", "ml-100k", [os.path.join(PRESETS, "dense.yaml")])
     default = build_config("HydraRec", "ml-100k")
-    assert (default["hidden_dropout_prob"], causal["hidden_dropout_prob"]) == (0.5, 0.2)
-    assert (default["attn_dropout_prob"], causal["attn_dropout_prob"]) == (0.5, 0.2)
+    assert (default["hidden_dropout_prob"], dense["hidden_dropout_prob"]) == (0.5, 0.2)
+    assert (default["attn_dropout_prob"], dense["attn_dropout_prob"]) == (0.5, 0.2)
+    assert (default["cloze_copies"], default["cloze_copies_by_length"]) == (20, True)
+    assert (dense["cloze_copies"], dense["cloze_copies_by_length"]) == (0, False)  # 5 whole copies at N = 200

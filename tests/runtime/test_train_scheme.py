@@ -41,6 +41,8 @@ LENGTHS = [2, 3, 4, 5, 6, 7, 9, 12, 13]  # 1 to 3 windows, users too short for v
 def _built(folder, scheme, bidirectional=False, **extra):
     settings = dict(TINY, load_col={"inter": ["user_id", "item_id", "timestamp"]}, data_path=str(folder))
     settings.update(MAX_ITEM_LIST_LENGTH=N, train_scheme=scheme, bidirectional=bidirectional, mask_ratio=0.5)
+    # round(1 / mask_ratio) whole copies, and by length alone, unless a test says otherwise
+    settings.update(cloze_copies=0, cloze_copies_by_length=False, cloze_copies_min=1)
     settings.update(checkpoint_dir=str(folder / "saved"), **extra)
     config = build_config("HydraRec", "win", overrides=settings)
     dataset = create_dataset(config)
