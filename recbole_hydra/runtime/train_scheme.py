@@ -13,11 +13,12 @@ decides which events they are, on the same rows), but trains on windows:
   history. A target at position j of a later window sees the j + 1 events before it in the window.
 * bidirectional: a window is up to N consecutive training events of one user, tiled the same way;
   RecBole's mask transform then masks items anywhere in it (Cloze), or, in a `ft_ratio` share of
-  batches, only its last item (next-item prediction, as at test time). Each window appears
-  round(1 / mask_ratio) times per epoch (or `cloze_copies`), each copy masked afresh (BERT4Rec's
-  "dupe factor"), so that the batches that mask anywhere mask each event about once between them;
-  the `ft_ratio` share of batches masks only last items, so with the defaults an event is a target
-  about 0.5 times an epoch (47,039 targets for 98,114 events, measured on ml-100k).
+  batches, only its last item (next-item prediction, as at test time). Each window appears several
+  times per epoch, each copy masked afresh (BERT4Rec's "dupe factor"): round(1 / mask_ratio) times
+  with `cloze_copies: 0`, so that the batches that mask anywhere mask each event about once between
+  them (with `ft_ratio` 0.5 an event is then a target about 0.5 times an epoch: 47,039 targets for
+  98,114 events on ml-100k), or `cloze_copies` times; with `cloze_copies_by_length` (the default)
+  a window of L events gets round(cloze_copies × L / N), at least `cloze_copies_min`.
   Every copy but the first is read as RecBole's prefix row of a random event of the window (the up
   to N events ending there, reaching back into the user's earlier window), drawn again each epoch,
   so that over the epochs the mask-at-the-end batches predict the next item of every event from
