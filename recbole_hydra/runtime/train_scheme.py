@@ -95,8 +95,9 @@ def check_train_scheme(config):
         "cloze_copies_by_length": False
         if config["cloze_copies_by_length"] is None
         else boolean(config, "cloze_copies_by_length"),
-        # Absent: saved before the key existed, when copies by length went down to one.
-        "cloze_copies_min": 1 if config["cloze_copies_min"] is None else non_negative_int(config, "cloze_copies_min"),
+        "cloze_copies_min": LEGACY_COPIES_MIN
+        if config["cloze_copies_min"] is None
+        else non_negative_int(config, "cloze_copies_min"),
         "train_scheme": scheme_of(config),
     }
     if settings["train_scheme"] == SEQUENCE:
@@ -163,6 +164,10 @@ def cloze_windows(first_event, last_event, max_length):
     return np.array(windows, dtype=np.int64).reshape(-1, 2)
 
 
+# Configs saved before `cloze_copies_min` existed: copies by length went down to one.
+LEGACY_COPIES_MIN = 1
+
+
 def cloze_copies(config):
     """Copies of each Cloze window per epoch: `cloze_copies`, or by default enough that each event
     is masked about once."""
@@ -175,7 +180,7 @@ def cloze_copies_by_length(config, length, max_length):
     """(W,) copies of windows of `length` events under `cloze_copies_by_length`: in proportion to
     their events, round(cloze_copies × length / N), and at least `cloze_copies_min` (0: as many as
     masking each event about once takes, so a short window never gets fewer than without the key)."""
-    fewest = 1 if config["cloze_copies_min"] is None else config["cloze_copies_min"]
+    fewest = LEGACY_COPIES_MIN if config["cloze_copies_min"] is None else config["cloze_copies_min"]
     fewest = fewest or _copies_to_mask_each_event_once(config)
     return np.maximum(fewest, np.rint(cloze_copies(config) * length / max_length)).astype(np.int64)
 
