@@ -10,8 +10,9 @@ trainer, its optimizer and its epoch:
 * stages: during one real forward of each of K batches, hooks capture every stage's inputs;
   each stage is then run alone on them, forward and backward (with a random gradient of its
   output's shape), and timed: the embeddings (items + positions, LayerNorm, dropout), each
-  layer's token mixer (projections, mixing, dropout), the rest of each layer (residual, norms,
-  feed-forward; the layer's time minus its mixer's), and the loss over the catalogue. The
+  layer's token mixer (projections, mixing, dropout), its local term where it has one (the
+  depthwise convolution beside the mixer), the rest of each layer (residual, norms, feed-forward;
+  the layer's time minus its mixer's and its local term's), and the loss over the catalogue. The
   optimizer's step is timed after each batch's backward. Stage times are scaled from K batches
   to the epoch; what they leave of the epoch is autograd's bookkeeping and the glue between them.
 
@@ -101,13 +102,20 @@ def _gemm_rate(shapes, repeats=3):
 
 def _stage_seconds(model, captured):
     """{stage: seconds} of each stage run alone, forward and backward, on its captured inputs."""
-    seconds = {"embeddings": _forward_backward(model.embed, captured["embed"])}
-    seconds["mixer"] = seconds["norms and feed-forward"] = 0.0
+    seconds = {"embeddings": _forward_backward(model.embed, captured["embed"]), "mixer": 0.0}
+    has_local = any(layer.local is not None for layer in model.layers)
+    if has_local:
+        seconds["local term"] = 0.0
+    seconds["norms and feed-forward"] = 0.0
     for depth, layer in enumerate(model.layers):
+        x, mask, *_ = captured[("layer", depth)][0]
         mixer = _forward_backward(layer.attention, *captured[("mixer", depth)][0])
+        local = _forward_backward(layer.local, x, mask) if layer.local is not None else 0.0
         whole = _forward_backward(layer, *captured[("layer", depth)][0])
         seconds["mixer"] += mixer
-        seconds["norms and feed-forward"] += max(0.0, whole - mixer)
+        if has_local:
+            seconds["local term"] += local
+        seconds["norms and feed-forward"] += max(0.0, whole - mixer - local)
     output, targets, negatives = captured["loss"]
     seconds["loss over the items"] = _forward_backward(lambda out: model._loss(out, targets, negatives), output)
     return seconds
@@ -157,7 +165,7 @@ def profile_epoch(config, batches=10):
     epoch_batches = len(batch_list)
     sample = batch_list[:: max(1, epoch_batches // batches)][:batches]
 
-    stage_seconds = {"embeddings": 0.0, "mixer": 0.0, "norms and feed-forward": 0.0, "loss over the items": 0.0}
+    stage_seconds = {}  # {stage: seconds over the sampled batches}, in _stage_seconds' order
     step_seconds, optimizer_seconds, flops = 0.0, 0.0, {}
     for batch in sample:
         with _captured_inputs(model) as calls:
@@ -170,7 +178,7 @@ def profile_epoch(config, batches=10):
             step, optimizer = _step_seconds(model, trainer.optimizer, batch)
             if timed:
                 for stage, value in seconds.items():
-                    stage_seconds[stage] += value
+                    stage_seconds[stage] = stage_seconds.get(stage, 0.0) + value
                 step_seconds += step
                 optimizer_seconds += optimizer
         for stage, pair in _stage_flops(model, captured).items():

@@ -29,6 +29,14 @@ def test_the_stages_and_the_floor_cover_one_epoch(folder, extra):
     assert 0 < result["real_floor"] <= result["floor"]
 
 
+@pytest.mark.parametrize("window", [0, 2])
+def test_the_local_term_is_a_stage_of_its_own_where_the_model_has_one(folder, window):
+    config = build_config("HydraRec", "syn", overrides=overrides(folder, local_window=window))
+    stages = [row["stage"] for row in profile_epoch(config, batches=1)["rows"]]
+    assert ("local term" in stages) == bool(window)
+    assert stages.index("mixer") < stages.index("norms and feed-forward")
+
+
 def test_flops_follow_the_shapes(folder):
     """Causal, one layer of D = 16, F = 32: the formulas evaluated by hand for one captured batch."""
     config = build_config("HydraRec", "syn", overrides=overrides(folder))
