@@ -1,8 +1,10 @@
 """`profile`: one epoch broken into stages that account for it, FLOPs counted from the shapes, a table written."""
 
 import pytest
+import torch
 
 from recbole_hydra.cli import main
+from recbole_hydra.experiments import epoch_profile
 from recbole_hydra.experiments.epoch_profile import _stage_flops, profile_epoch
 from recbole_hydra.runtime.config import build_config
 from recbole_hydra.runtime.training import prepare
@@ -35,6 +37,21 @@ def test_the_local_term_is_a_stage_of_its_own_where_the_model_has_one(folder, wi
     stages = [row["stage"] for row in profile_epoch(config, batches=1)["rows"]]
     assert ("local term" in stages) == bool(window)
     assert stages.index("mixer") < stages.index("norms and feed-forward")
+
+
+def test_drawing_the_random_gradient_is_left_out_of_a_stage_time(monkeypatch):
+    """A stage's clock covers its forward and backward only; the gradient drawn between them costs a second here."""
+    clock = [0.0]
+    draw = torch.randn_like
+
+    def slow_draw(tensor):
+        clock[0] += 1.0
+        return draw(tensor)
+
+    monkeypatch.setattr(epoch_profile.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(epoch_profile.torch, "randn_like", slow_draw)
+    assert epoch_profile._forward_backward(lambda x: 2 * x, torch.ones(3)) == 0.0
+    assert clock[0] == 1.0  # the gradient was drawn
 
 
 def test_flops_follow_the_shapes(folder):
