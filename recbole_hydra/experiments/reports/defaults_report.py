@@ -152,7 +152,8 @@ def candidates_markdown(summaries, notes):
         "dataset, over the seeds both ran. Bold: the best validation score of its mode and mixer on that "
         "dataset. One seed unless the cell says more (then means over seeds); 'cap': a run that a cap "
         "ended, not early stopping. '(defaults)': no change from the defaults of the code that ran it, "
-        "which may differ from today's (each folder's configs/ has every run's settings).",
+        "which may differ from today's (each folder's configs/ has every run's settings). Mode '-': "
+        "RecBole's own models, reference rows for the same budget, their change counted from RecBole's defaults.",
         "",
     ]
     lines += [f"- **{dataset}**: {note}" for dataset, note in notes.items()]
