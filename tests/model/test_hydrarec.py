@@ -132,3 +132,44 @@ def test_trailing_padding_changes_no_output(attention, bidirectional):
 
     real = seq[:, :5] != 0
     torch.testing.assert_close(encode(seq)[:, :5][real], encode(trimmed)[real])
+
+
+@pytest.mark.parametrize("attention", ["hydra", "softmax"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
+def test_feed_forward_on_real_positions_only_changes_no_loss_or_gradient(attention, bidirectional, monkeypatch):
+    """The layers run their per-position part on the real positions only (layer.on_real_positions)
+    and leave zeros at the padding: the loss and every parameter's gradient are those of running
+    it at every position, and padding outputs are zero."""
+    from recbole_hydra.model import layer as layer_module
+    from recbole_hydra.model.layer import HydraLayer
+
+    torch.manual_seed(0)
+    layers = torch.nn.ModuleList(
+        HydraLayer(16, 32, causal=not bidirectional, hidden_dropout=0.0, attn_dropout=0.0, hidden_act="gelu",
+                   eps=1e-12, attention=attention, n_heads=2, local_window=2)
+        for _ in range(2)
+    ).double()  # fmt: skip
+    for layer in layers:
+        torch.nn.init.normal_(layer.local.conv.weight)  # zero at start: make the local term count
+    seq = torch.tensor([[3, 1, 4, 1, 5, 9], [2, 7, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0]])
+    inputs = torch.randn(3, 6, 16, dtype=torch.float64)
+    targets = torch.randn(3, 6, 16, dtype=torch.float64)
+
+    def loss_and_gradients():
+        layers.zero_grad()
+        x = inputs
+        for layer in layers:
+            x = layer(x, seq != 0)
+        loss = (x[seq != 0] * targets[seq != 0]).sum()
+        loss.backward()
+        return x, loss.detach(), [p.grad.clone() for p in layers.parameters()]
+
+    output, loss, gradients = loss_and_gradients()
+    assert output[seq == 0].eq(0).all()
+    monkeypatch.setattr(layer_module, "on_real_positions", lambda per_position, mask, *tensors: per_position(*tensors))
+    every_output, every_loss, every_gradient = loss_and_gradients()
+    assert every_output[seq == 0].ne(0).any()  # the reference did compute the padding
+    torch.testing.assert_close(output[seq != 0], every_output[seq != 0])
+    torch.testing.assert_close(loss, every_loss)
+    for got, expected in zip(gradients, every_gradient):
+        torch.testing.assert_close(got, expected)
