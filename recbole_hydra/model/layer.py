@@ -17,30 +17,13 @@ from torch import nn
 from recbole_hydra.model.dropout import Dropout
 from recbole_hydra.model.local_mixing import LocalMixing
 from recbole_hydra.model.mixers import build_mixer
-from recbole_hydra.model.mixers.token_mixer import gather_positions
+from recbole_hydra.model.mixers.token_mixer import gather_positions, on_real_positions
 
 # RecBole's FeedForward writes GELU as x·0.5·(1 + erf(x/√2)) and swish as x·sigmoid(x): five and
 # two separate ops, each keeping a (B, N, inner) tensor for the backward. torch's fused kernels
 # compute the same functions: 36-47% less peak memory and 18-30% less time per training step of
 # HydraRec on CPU (docs/performance.md). Weights and maths are unchanged.
 FUSED_ACTIVATIONS = {"gelu": F.gelu, "swish": F.silu}
-
-
-def on_real_positions(per_position, mask, *tensors):
-    """per_position(*rows) at the real positions of (B, N, D) tensors only; zeros at the padding.
-
-    Every mixer masks padded keys and values, and the losses read real positions only, so what a
-    layer writes at a padding position is never read. Windows of sparse histories are mostly
-    padding (about 43% of the slots on ml-1m at N = 200, more on short histories); the
-    feed-forward block's products and its elementwise passes on (T, D) real rows instead of
-    (B, N, D) took half the time at 53% real slots and a quarter at 19% (docs/performance.md).
-    """
-    if bool(mask.all()):
-        return per_position(*tensors)
-    batch, length, _ = tensors[0].shape
-    real = mask.reshape(-1).nonzero().squeeze(1)  # (T,) flat indices of the real positions
-    rows = per_position(*(tensor.flatten(0, 1).index_select(0, real) for tensor in tensors))  # (T, D)
-    return rows.new_zeros(batch * length, rows.size(-1)).index_copy(0, real, rows).view(batch, length, -1)
 
 
 class HydraLayer(nn.Module):

@@ -134,14 +134,15 @@ def test_trailing_padding_changes_no_output(attention, bidirectional):
     torch.testing.assert_close(encode(seq)[:, :5][real], encode(trimmed)[real])
 
 
-@pytest.mark.parametrize("attention", ["hydra", "softmax"])
+@pytest.mark.parametrize("attention", ["hydra", "softmax", "linrec", "elu"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
-def test_feed_forward_on_real_positions_only_changes_no_loss_or_gradient(attention, bidirectional, monkeypatch):
-    """The layers run their per-position part on the real positions only (layer.on_real_positions)
-    and leave zeros at the padding: the loss and every parameter's gradient are those of running
-    it at every position, and padding outputs are zero."""
+def test_per_position_parts_on_real_positions_only_change_no_loss_or_gradient(attention, bidirectional, monkeypatch):
+    """Projections, norms and feed-forward run on the real positions only (on_real_positions) and
+    leave zeros at the padding: the loss and every parameter's gradient are those of running them
+    at every position, and padding outputs are zero."""
     from recbole_hydra.model import layer as layer_module
     from recbole_hydra.model.layer import HydraLayer
+    from recbole_hydra.model.mixers import token_mixer
 
     torch.manual_seed(0)
     layers = torch.nn.ModuleList(
@@ -166,7 +167,8 @@ def test_feed_forward_on_real_positions_only_changes_no_loss_or_gradient(attenti
 
     output, loss, gradients = loss_and_gradients()
     assert output[seq == 0].eq(0).all()
-    monkeypatch.setattr(layer_module, "on_real_positions", lambda per_position, mask, *tensors: per_position(*tensors))
+    for module in (layer_module, token_mixer):
+        monkeypatch.setattr(module, "on_real_positions", lambda per_position, mask, *tensors: per_position(*tensors))
     every_output, every_loss, every_gradient = loss_and_gradients()
     assert every_output[seq == 0].ne(0).any()  # the reference did compute the padding
     torch.testing.assert_close(output[seq != 0], every_output[seq != 0])

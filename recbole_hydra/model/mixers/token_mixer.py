@@ -23,6 +23,24 @@ def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(-1)))
 
 
+def on_real_positions(per_position, mask: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+    """per_position(*rows) at the real positions of (B, N, ·) tensors only; zeros at the padding.
+
+    Every mixer masks padded keys and values, and the losses read real positions only, so what a
+    layer computes at a padding position is never read. Windows of sparse histories are mostly
+    padding (43% of the slots on ml-1m at N = 200, more on short histories), so the per-position
+    parts of a layer (projections, norms, feed-forward) run on the (T, ·) real rows instead:
+    the feed-forward block took half the time at 53% real slots and a quarter at 19%
+    (docs/performance.md).
+    """
+    if bool(mask.all()):
+        return per_position(*tensors)
+    batch, length = mask.shape
+    real = mask.reshape(-1).nonzero().squeeze(1)  # (T,) flat indices of the real positions
+    rows = per_position(*(tensor.flatten(0, 1).index_select(0, real) for tensor in tensors))  # (T, ·)
+    return rows.new_zeros(batch * length, rows.size(-1)).index_copy(0, real, rows).view(batch, length, -1)
+
+
 def visible_from(mask: torch.Tensor, causal: bool, index: torch.Tensor = None) -> tuple:
     """(mask, causal) for outputs at `index` (B, M) only, or unchanged when index is None.
 
@@ -75,7 +93,13 @@ class TokenMixer(nn.Module):
         position still contributes its key and value, but the queries, mixing and W_o run M
         times, not N. Causal mode takes one position per row (M = 1).
         """
-        mixed = self.mix(self.qkv(x), mask, index)  # (B, N or M, D)
+        qkv = on_real_positions(self.qkv, mask, x)  # (B, N, 3D), zeros at padding (masked in `mix`)
+        mixed = self.mix(qkv, mask, index)  # (B, N or M, D)
+        if index is not None:
+            return self._project(mixed)
+        return on_real_positions(self._project, mask, mixed)
+
+    def _project(self, mixed: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(mixed))
 
     def mix(self, qkv: torch.Tensor, mask: torch.Tensor, index: torch.Tensor = None) -> torch.Tensor:
