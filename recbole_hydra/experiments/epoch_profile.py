@@ -19,7 +19,10 @@ trainer, its optimizer and its epoch:
 The FLOP floor of a stage is the FLOPs of its matrix products (forward and backward: 3 × the
 forward's) at the best GEMM rate measured in the same process, with the same threads, on the
 stage's own shapes: what the stage would cost if every product ran at that rate and everything
-else were free. A second floor counts only real (not padding) positions.
+else were free. The layers' per-position products (projections, feed-forward) run on the real
+positions only (token_mixer.on_real_positions), so the floor counts those; softmax's N × N products
+count the real share of the slots too. A second floor counts every slot, padding included, as
+the layers computed before they skipped it (and as older profiles counted).
 
 Shapes: B batch, N positions, D hidden, F inner (feed-forward), I items, R targets, P = B·N.
 """
@@ -137,7 +140,7 @@ def _step_seconds(model, optimizer, batch):
 
 
 def _stage_flops(model, captured):
-    """Forward FLOPs of the matrix products per stage for one captured batch: {stage: (all slots, real only)}."""
+    """Forward FLOPs of the matrix products per stage for one captured batch: {stage: (real only, all slots)}."""
     d = model.hidden_size
     flops = {"embeddings": (0.0, 0.0), "mixer": [0.0, 0.0], "norms and feed-forward": [0.0, 0.0]}
     for depth, layer in enumerate(model.layers):
@@ -147,13 +150,13 @@ def _stage_flops(model, captured):
         out_positions = b * n if index is None else index.numel()
         real = mask.float().mean().item() if index is None else 1.0
         inner = layer.feed_forward.dense_1.out_features
-        mixer = 2 * b * n * d * 3 * d + 2 * out_positions * d * d  # qkv at every position, W_o at the outputs
+        mixer = 2 * b * n * d * 3 * d + 2 * out_positions * d * d  # qkv at every slot, W_o at the outputs
         if layer.attention.name == "softmax":  # q·k and the weighted sum of v: (outputs × N) per row
             mixer += 2 * 2 * out_positions * n * d
         feed_forward = 2 * 2 * out_positions * d * inner
         for name, value in (("mixer", mixer), ("norms and feed-forward", feed_forward)):
-            flops[name][0] += value
-            flops[name][1] += value * real
+            flops[name][0] += value * real
+            flops[name][1] += value
     output, targets, _ = captured["loss"]
     loss = 2 * output.size(0) * d * model._catalogue_embeddings().size(0)  # (R × D) @ (D × I)
     flops["loss over the items"] = (loss, loss)
@@ -201,15 +204,15 @@ def profile_epoch(config, batches=10):
 
     rows = [{"stage": "data (loader, collation)", "seconds": data_seconds, "gflop": 0.0, "floor": 0.0}]
     for stage, seconds in stage_seconds.items():
-        total, real = (value * scale for value in flops.get(stage, (0.0, 0.0)))
-        rows.append({"stage": stage, "seconds": seconds * scale, "gflop": total / 1e9, "floor": total / rate})
-        rows[-1]["real_floor"] = real / rate
+        real, every_slot = (value * scale for value in flops.get(stage, (0.0, 0.0)))
+        rows.append({"stage": stage, "seconds": seconds * scale, "gflop": real / 1e9, "floor": real / rate})
+        rows[-1]["slot_floor"] = every_slot / rate
     rows.append({"stage": "optimizer step", "seconds": optimizer_seconds * scale, "gflop": 0.0, "floor": 0.0})
     # The stages' share of whole steps on the same batches; the rest of a step is autograd's bookkeeping and glue.
     staged = sum(stage_seconds.values()) + optimizer_seconds
     rows.append({"stage": "autograd and glue (step − stages)", "seconds": max(0.0, step_seconds - staged) * scale})
     floor = sum(row.get("floor", 0.0) for row in rows)
-    real_floor = sum(row.get("real_floor", 0.0) for row in rows)
+    slot_floor = sum(row.get("slot_floor", 0.0) for row in rows)
     rows.append(
         {"stage": "training epoch (measured)", "seconds": epoch_seconds, "gflop": rate * floor / 1e9, "floor": floor}
     )
@@ -221,7 +224,7 @@ def profile_epoch(config, batches=10):
         "rows": rows,
         "rate": rate,
         "floor": floor,
-        "real_floor": real_floor,
+        "slot_floor": slot_floor,
         "epoch_seconds": epoch_seconds,
         "batches": epoch_batches,
         "sampled": len(sample),
@@ -264,9 +267,10 @@ def write_profile(result, output_dir, notes):
         f"{result['threads']} torch thread(s). Stage times: {result['sampled']} batches, each stage run alone "
         "forward and backward on the inputs it had in a real step, scaled to the epoch.",
         f"- FLOP floor: matrix-product FLOPs at {result['rate'] / 1e9:.1f} GFLOP/s, the best rate measured here on the "
-        f"stages' own shapes. Epoch / floor: {result['epoch_seconds'] / result['floor']:.2f}×. Counting only real "
-        f"(not padding) positions the floor is {result['real_floor']:.1f} s "
-        f"({result['epoch_seconds'] / result['real_floor']:.2f}× that).",
+        f"stages' own shapes, at the real (not padding) positions, where the layers compute. Epoch / floor: "
+        f"{result['epoch_seconds'] / result['floor']:.2f}×. Counting every slot, padding included (the floor of "
+        f"profiles before the layers skipped padding), it is {result['slot_floor']:.1f} s "
+        f"({result['epoch_seconds'] / result['slot_floor']:.2f}× that).",
         *[f"- {note}" for note in notes],
         "",
     ]
