@@ -89,19 +89,24 @@ def measure(label, dataset, overrides, config_files):
     return row
 
 
-def main(output_dir):
-    torch.set_num_threads(1)
-    rows = [measure(*case) for case in CASES]
-    os.makedirs(output_dir, exist_ok=True)
-    write_rows(os.path.join(output_dir, "ab.csv"), rows)
-    text = (
+def report(rows):
+    """ab.md's text for `rows` (from `measure`, or read back from ab.csv)."""
+    return (
         "# Training step, per-position parts on real positions only against every position\n\n"
-        + format_table(rows, list(rows[0]))
+        + format_table(rows, list(rows[0]), float_digits=2)
         + f"\n\nMedian over {ROUNDS} alternating rounds of the mean step (forward and backward of the loss) over "
         f"{BATCHES} batches spread over the epoch; process CPU time, one torch thread; 'real slots': the "
         "share of a batch's (B, N) slots that hold an item (N after trimming the batch to its longest row). "
         "Command: `.venv/bin/python docs/results/real-positions-ab/ab.py`.\n"
     )
+
+
+def main(output_dir):
+    torch.set_num_threads(1)
+    rows = [measure(*case) for case in CASES]
+    os.makedirs(output_dir, exist_ok=True)
+    write_rows(os.path.join(output_dir, "ab.csv"), rows)
+    text = report(rows)
     write_atomic(os.path.join(output_dir, "ab.md"), text)
     print(text)
 
