@@ -387,3 +387,22 @@ def test_one_epoch_trains_to_finite_loss_and_valid_metrics(workdir, data_folder,
     assert losses and all(math.isfinite(loss) for loss in losses)
     assert set(result.test_result) == {"hit@5", "ndcg@5"}
     assert all(0.0 <= value <= 1.0 for value in result.test_result.values())
+
+
+def test_real_positions_only_on_cpu():
+    """Off the CPU (here: the meta device, which has no data) the function sees every position."""
+    from recbole_hydra.model.mixers.token_mixer import on_real_positions
+
+    mask = torch.tensor([[True, False], [True, True]])
+    seen = []
+
+    def double(rows):
+        seen.append(rows.shape)
+        return rows * 2
+
+    outputs = [
+        on_real_positions(double, mask.to(device), torch.ones(2, 2, 3, device=device)) for device in ("cpu", "meta")
+    ]
+    assert seen == [(3, 3), (2, 2, 3)]  # the CPU's 3 real rows; every position on the meta device
+    torch.testing.assert_close(outputs[0], 2 * mask.unsqueeze(-1).expand(2, 2, 3).float())  # zeros at padding
+    assert outputs[1].shape == (2, 2, 3) and outputs[1].device.type == "meta"

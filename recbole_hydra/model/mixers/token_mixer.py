@@ -31,9 +31,10 @@ def on_real_positions(per_position, mask: torch.Tensor, *tensors: torch.Tensor) 
     padding (43% of the slots on ml-1m at N = 200, more on short histories), so the per-position
     parts of a layer (projections, norms, feed-forward) run on the (T, ·) real rows instead: a
     training step took 0.84× on ml-1m (56% real slots) and 0.60× on toys' bidirectional windows
-    (12%) (docs/results/real-positions-ab).
+    (12%) (docs/results/real-positions-ab). On CPUs only: elsewhere `nonzero` makes the host wait
+    for the device, which this was not measured against, so other devices run every position.
     """
-    if bool(mask.all()):
+    if tensors[0].device.type != "cpu" or bool(mask.all()):
         return per_position(*tensors)
     batch, length = mask.shape
     real = mask.reshape(-1).nonzero().squeeze(1)  # (T,) flat indices of the real positions
