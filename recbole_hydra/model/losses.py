@@ -43,10 +43,11 @@ def _chunked_loss(hidden, weight, bias, targets, chunk):
 class _FusedCrossEntropy(torch.autograd.Function):
     """The loss and its gradients in one pass over chunks of positions; the backward only scales them.
 
-    Per chunk: logits, their log-softmax (one fused kernel), the loss, then the softmax in place
-    (d loss / d logits = softmax − one-hot) and its two products with the weights and the hidden
-    states. Three matrix products in all, as unchunked autograd makes, and no logits are kept for
-    the backward: memory O(chunk × I) plus the gradients themselves (the size of the inputs).
+    Per chunk: logits, their maximum, the exponentials of their distance to it in place (one exp
+    per logit), the loss from their sum, then the softmax (d loss / d logits = softmax − one-hot)
+    and its two products with the weights and the hidden states. Three matrix products in all, as
+    unchunked autograd makes, and no logits are kept for the backward: memory O(chunk × I) plus the
+    gradients themselves (the size of the inputs).
     """
 
     @staticmethod
@@ -61,9 +62,13 @@ class _FusedCrossEntropy(torch.autograd.Function):
         for start in range(0, hidden.size(0), chunk):
             rows = slice(start, start + chunk)
             chunk_targets = targets[rows, None]  # (C, 1)
-            log_probs = F.log_softmax(_logits(hidden[rows], weight, bias).to(dtype), dim=1)  # (C, I)
-            total -= log_probs.gather(1, chunk_targets).sum()
-            probabilities = log_probs.exp_()  # the softmax, in place
+            logits = _logits(hidden[rows], weight, bias).to(dtype)  # (C, I)
+            top = logits.amax(dim=1, keepdim=True)  # (C, 1)
+            total -= (logits.gather(1, chunk_targets) - top).sum()
+            probabilities = logits.sub_(top).exp_()  # in place: one exp per logit (log_softmax, then exp, took two)
+            sums = probabilities.sum(dim=1, keepdim=True)  # (C, 1)
+            total += sums.log().sum()  # loss = log Σ exp(logit − top) − (logit_t − top)
+            probabilities.div_(sums)  # the softmax
             probabilities.scatter_add_(1, chunk_targets, probabilities.new_full(chunk_targets.shape, -1.0))
             if want_hidden:
                 grad_hidden[rows] = (probabilities @ weight_f).to(hidden.dtype)

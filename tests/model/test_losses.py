@@ -42,3 +42,23 @@ def test_chunks_never_hold_all_logits(monkeypatch):
     weight = torch.randn(50, 4, requires_grad=True)
     cross_entropy(hidden, weight, torch.randint(0, 50, (40,)), max_logits=100).backward()
     assert biggest and max(biggest) == 2
+
+
+def test_far_apart_logits_give_torchs_loss_and_gradients():
+    """Logits hundreds apart (a target's probability below float32's smallest): the loss is still
+    exact (it comes from the maximum and log Σ exp, never from the target's probability)."""
+    torch.manual_seed(1)
+    hidden = (torch.randn(9, 4) * 100).requires_grad_()
+    weight = torch.randn(30, 4, requires_grad=True)
+    targets = torch.randint(1, 30, (9,))
+    logits = hidden @ weight.T
+    assert (logits.max(dim=1).values - logits.gather(1, targets[:, None]).squeeze(1)).max() > 200
+
+    loss = cross_entropy(hidden, weight, targets, max_logits=60)
+    grads = torch.autograd.grad(loss, [hidden, weight])
+    expected = F.cross_entropy(hidden @ weight.T, targets)
+    expected_grads = torch.autograd.grad(expected, [hidden, weight])
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, expected)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want)
