@@ -15,6 +15,7 @@
     window_batches.py `train_batch_events`: training batches of similar-length windows counted in events
     lr_schedule.py    `lr_warmup_steps`, `lr_decay`: the learning rate per step, saved with the optimizer
     rng.py            every random generator's state, so a resumed run replays an uninterrupted one
+    memory.py         the heap glibc keeps after freed tensors, handed back after each epoch
 
 May import `model/`, `data/` and the leaf modules; never `experiments/`, `online/` or `cli/`.
 """

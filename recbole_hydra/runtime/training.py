@@ -31,6 +31,7 @@ from recbole_hydra.runtime.checkpoints import (
     last_checkpoint_path,
     trusted_checkpoint,
 )
+from recbole_hydra.runtime.memory import return_freed_heap
 from recbole_hydra.runtime.seen_items import excluding_seen, ranking_name, seen_items_ranked
 
 
@@ -86,7 +87,8 @@ def peak_memory_mb(device):
 
 
 def _instrument(trainer, epoch_seconds, valid_scores):
-    """Record each training epoch's time and each (epoch, validation score) on the trainer."""
+    """Record each training epoch's time and each (epoch, validation score) on the trainer, and
+    return the heap they freed to the OS after each (runtime/memory.py: else RSS grows each epoch)."""
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
     last_epoch = [-1]
 
@@ -95,11 +97,13 @@ def _instrument(trainer, epoch_seconds, valid_scores):
         loss = train_epoch(train_data, epoch_idx, *args, **kwargs)
         epoch_seconds.append((epoch_idx, time.perf_counter() - start))
         last_epoch[0] = epoch_idx
+        return_freed_heap()
         return loss
 
     def recorded_valid_epoch(*args, **kwargs):
         score, result = valid_epoch(*args, **kwargs)
         valid_scores.append((last_epoch[0], float(score)))
+        return_freed_heap()
         return score, result
 
     trainer._train_epoch = timed_train_epoch

@@ -6,13 +6,14 @@ wall-clock time does not. Wall-clock medians are kept beside it. On CUDA (or wit
 threads) the main clock is wall time, synchronised.
 """
 
-import ctypes
 import gc
 import resource
 import statistics
 import time
 
 import torch
+
+from recbole_hydra.runtime.memory import return_freed_heap
 
 
 def clock_name(settings):
@@ -29,12 +30,10 @@ def _rss_kb(field_name):
 
 
 def _release_freed_memory():
-    """Collect garbage and hand glibc's freed heap back to the OS, so RSS shows live memory."""
+    """Collect garbage and hand glibc's freed heap back to the OS, so RSS shows live memory
+    (without glibc RSS then also holds freed-but-kept memory)."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: RSS then also holds freed-but-kept memory
-        pass
+    return_freed_heap()
 
 
 class PeakMemory:
